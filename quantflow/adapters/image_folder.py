@@ -1,0 +1,54 @@
+"""A folder of unlabeled images: calibration data, or annotation-free evaluation against FP32 predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from quantflow.adapters.base import ADAPTERS, IMAGE_SUFFIXES, DatasetAdapter, fingerprint_files, read_image
+from quantflow.config_base import ExistingPath, ProviderConfig
+from quantflow.errors import UserInputError
+
+
+@ADAPTERS.register("image_folder")
+class ImageFolder(DatasetAdapter):
+    """Images sorted by file name get ids 1..N. Without labels, the FP32 model's confident predictions
+    become the reference labels (as POT's annotation-free mode did) and the report says so."""
+
+    has_labels = False
+
+    class Config(ProviderConfig):
+        images: ExistingPath = Field(description="Folder of images (jpg, png, bmp, webp, tif).")
+        pseudo_label_threshold: float = Field(
+            default=0.5, ge=0, le=1, description="FP32 detections at or above this score become reference labels."
+        )
+
+    def __init__(self, config: Config, where: str = "dataset.images") -> None:
+        super().__init__(config)
+        self.where = where
+        if not config.images.is_dir():
+            raise UserInputError(f"{where}: expected a folder of images, got {config.images}")
+        self.files = sorted(p for p in config.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise UserInputError(f"{where}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {config.images}")
+
+    @classmethod
+    def from_folder(cls, folder: Path, where: str) -> "ImageFolder":
+        return cls(cls.Config(type="image_folder", images=folder), where)
+
+    def ids(self) -> list[int]:
+        return list(range(1, len(self.files) + 1))
+
+    def file_of(self, image_id: int) -> Path:
+        return self.files[image_id - 1]
+
+    def load_image(self, image_id: int) -> np.ndarray:
+        return read_image(self.file_of(image_id), self.where)
+
+    def fingerprint(self) -> str:
+        return fingerprint_files(self.files)
+
+    def category_of(self, model_labels: np.ndarray) -> np.ndarray:
+        return np.asarray(model_labels, dtype=np.int64)

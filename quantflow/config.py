@@ -1,0 +1,168 @@
+"""YAML → validated, typed, frozen configuration.
+
+Every section is validated before any work starts. Provider sections (dataset, preprocessing steps, decoder,
+metric, quantization algorithm) are validated against the typed config their provider declares, so an error
+always carries the dotted key path, e.g. ``dataset.annotations: file not found: val.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo
+
+from quantflow.config_base import ExistingPath, OutputPath, ProviderConfig, StrictModel
+from quantflow.adapters import ADAPTERS
+from quantflow.decoders import DECODERS
+from quantflow.errors import UserInputError
+from quantflow.metrics import METRICS
+from quantflow.preprocessing import STEPS
+from quantflow.quantizers import QUANTIZERS
+from quantflow.registry import Registry
+
+
+def provider_field(registry: Registry, key: str = "type") -> Any:
+    """A field validated by the config class of the provider that `key` names (a bare string is `{key: ...}`)."""
+
+    def validate(value: Any, info: ValidationInfo) -> StrictModel:
+        if isinstance(value, StrictModel):
+            return value
+        if isinstance(value, str):
+            value = {key: value}
+        if not isinstance(value, dict) or key not in value:
+            raise ValueError(f"expected a mapping with a {key!r} key ({', '.join(registry.names())})")
+        if value[key] not in registry:
+            raise ValueError(f"unknown {registry.kind} {value[key]!r}; known: {', '.join(registry.names())}")
+        return registry.get(value[key], "").Config.model_validate(value, context=info.context)
+
+    return Annotated[StrictModel, BeforeValidator(validate)]
+
+
+def step_field(registry: Registry) -> Any:
+    """A preprocessing step written as a one-key mapping, `{resize: {size: [160, 160]}}` or `{color: rgb}`."""
+
+    def validate(value: Any, info: ValidationInfo) -> ProviderConfig:
+        if isinstance(value, ProviderConfig):
+            return value
+        if isinstance(value, str):
+            value = {value: {}}
+        if not isinstance(value, dict) or len(value) != 1:
+            raise ValueError(f"expected one step as a one-key mapping ({', '.join(registry.names())})")
+        (name, params), = value.items()
+        if name not in registry:
+            raise ValueError(f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}")
+        config_cls = registry.get(name, "").Config
+        if not isinstance(params, dict):
+            first_field = next(iter(f for f in config_cls.model_fields if f != "type"))
+            params = {first_field: params}
+        return config_cls.model_validate({"type": name, **params}, context=info.context)
+
+    return Annotated[ProviderConfig, BeforeValidator(validate)]
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="Used for artifact and folder names.")
+    source: ExistingPath = Field(description="IR .xml, .onnx, SavedModel folder, frozen .pb or .tflite.")
+    inputs: dict[str, list[int]] = Field(
+        default_factory=dict, description="Input name → static shape; fixes dynamic dims, names frozen-graph inputs."
+    )
+    outputs: list[str] = Field(default_factory=list, description="Output tensor names to cut a frozen graph at.")
+
+
+class CalibrationConfig(StrictModel):
+    images: ExistingPath | None = Field(
+        default=None, description="Folder of calibration images; default: a subset of the dataset itself."
+    )
+    subset_size: int = Field(default=300, gt=0, description="Number of calibration images.")
+    seed: int = Field(default=0, description="Seed of the calibration subset draw.")
+
+
+class EvaluationConfig(StrictModel):
+    device: str = Field(default="CPU", description="OpenVINO device for evaluation.")
+    max_images: int | None = Field(default=None, gt=0, description="Evaluate a seeded subset of this size.")
+    seed: int = 0
+
+
+class QuantizationConfig(StrictModel):
+    openvino: provider_field(QUANTIZERS, key="algorithm") = Field(
+        default_factory=lambda: QUANTIZERS.get("default", "").Config()
+    )
+
+
+class Config(StrictModel):
+    model: ModelConfig
+    dataset: provider_field(ADAPTERS)
+    preprocessing: list[step_field(STEPS)] = Field(min_length=1)
+    decoder: provider_field(DECODERS)
+    metric: provider_field(METRICS)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputPath
+
+    def digest(self) -> str:
+        """sha256 of the resolved config, so reports and caches can tell configs apart."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one `--set key.path=value` (value parsed as YAML; list items addressed by index)."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise UserInputError(f"--set {assignment}: expected key.path=value")
+    parts = key.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserInputError(f"--set {key}: {'.'.join(parts[:depth])} has no item {part}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise UserInputError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+        if last:
+            node[part] = yaml.safe_load(text)
+        else:
+            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+                node[part] = {}
+            node = node[part]
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: `dotted.key.path: message`."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{path}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config file; relative paths resolve against the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"--config: file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserInputError(f"{path}:{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise UserInputError(f"{path}: expected a YAML mapping at the top level")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    try:
+        return Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        raise UserInputError(format_validation_error(exc)) from None

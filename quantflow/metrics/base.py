@@ -1,0 +1,41 @@
+"""The metric interface: ground truth + predictions of a whole pass → numbers overall, per class, per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantflow.registry import Registry
+
+METRICS: Registry = Registry("metric")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """summary: name → value (None where the dataset cannot define it, e.g. no small objects);
+    main: the key accuracy targets and deltas refer to; per_class: class name → value."""
+
+    summary: dict[str, float | None]
+    main: str
+    per_class: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float:
+        return float(self.summary[self.main] or 0.0)
+
+
+class Metric:
+    """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids)`.
+
+    predictions: [N, 7] float64 rows (image_id, x, y, w, h, score, category_id) in original pixels,
+    the array layout pycocotools' `loadRes` takes.
+    """
+
+    Config: type
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int]) -> MetricResult:
+        raise NotImplementedError

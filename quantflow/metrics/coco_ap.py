@@ -1,0 +1,68 @@
+"""COCO box AP through pycocotools' COCOeval: the numbers a COCO paper would print."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+from pydantic import Field
+
+from quantflow.config_base import ProviderConfig
+from quantflow.metrics.base import METRICS, Metric, MetricResult
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def _defined(value: float) -> float | None:
+    """COCOeval writes -1 where a value is undefined (no ground truth in that area range)."""
+    return None if value < 0 else float(value)
+
+
+def _load_results(ground_truth, predictions: np.ndarray):
+    """`COCO.loadRes`, which cannot take an empty result set; an empty index stands in for it then."""
+    from pycocotools.coco import COCO
+
+    if len(predictions):
+        return ground_truth.loadRes(predictions)
+    empty = COCO()
+    empty.dataset = {"images": ground_truth.dataset["images"], "categories": ground_truth.dataset["categories"],
+                     "annotations": []}
+    empty.createIndex()
+    return empty
+
+
+@METRICS.register("coco_ap")
+class CocoAP(Metric):
+    """AP@[.5:.95], AP50, AP75, AP by object size, AR at 1/10/100 detections, and per-class AP.
+
+    Per-class AP is read from COCOeval's accumulated `precision[T, R, K, A, M]` (IoU thresholds, recall
+    points, classes, area ranges, max detections) at area `all` and the largest max-detections setting.
+    """
+
+    class Config(ProviderConfig):
+        max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")
+
+    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int]) -> MetricResult:
+        from pycocotools.cocoeval import COCOeval
+
+        predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, 7)
+        with contextlib.redirect_stdout(io.StringIO()):
+            evaluator = COCOeval(ground_truth, _load_results(ground_truth, predictions), "bbox")
+            evaluator.params.imgIds = sorted(image_ids)
+            evaluator.params.maxDets = [1, 10, self.config.max_detections]
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        summary = {name: _defined(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
+        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator))
+
+    @staticmethod
+    def _per_class(ground_truth, evaluator) -> dict[str, float | None]:
+        precision = evaluator.eval["precision"][:, :, :, 0, -1]  # [T, R, K] at area=all, max detections
+        per_class = {}
+        for k, category_id in enumerate(evaluator.params.catIds):
+            values = precision[:, :, k]
+            values = values[values > -1]
+            per_class[ground_truth.cats[category_id]["name"]] = float(values.mean()) if values.size else None
+        return per_class

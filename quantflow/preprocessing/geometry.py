@@ -1,0 +1,44 @@
+"""Where each model-input pixel came from, so predictions can be mapped back to the original image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Affine map original image → current image: ``current = original * scale + pad`` per axis.
+
+    orig_size, size: (height, width) of the original and of the current image.
+    scale: (sy, sx); pad: (top, left) in pixels of the current image.
+    """
+
+    orig_size: tuple[int, int]
+    size: tuple[int, int]
+    scale: tuple[float, float] = (1.0, 1.0)
+    pad: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def identity(cls, height: int, width: int) -> "Geometry":
+        return cls((height, width), (height, width))
+
+    def then(self, size: tuple[int, int], scale: tuple[float, float], pad: tuple[float, float]) -> "Geometry":
+        """Compose with a further resize/pad applied to the current image."""
+        return Geometry(
+            self.orig_size,
+            size,
+            (self.scale[0] * scale[0], self.scale[1] * scale[1]),
+            (self.pad[0] * scale[0] + pad[0], self.pad[1] * scale[1] + pad[1]),
+        )
+
+    def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
+        """Map [N,4] boxes (x1, y1, x2, y2) normalized to the model input into clipped original pixels."""
+        height, width = self.size
+        out = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+        out[:, 0::2] = (out[:, 0::2] * width - self.pad[1]) / self.scale[1]
+        out[:, 1::2] = (out[:, 1::2] * height - self.pad[0]) / self.scale[0]
+        out[:, 0::2] = out[:, 0::2].clip(0, self.orig_size[1])
+        out[:, 1::2] = out[:, 1::2].clip(0, self.orig_size[0])
+        return out

@@ -1,0 +1,115 @@
+"""Built-in preprocessing steps. Each is a few lines; together they cover what SSD/HRNet-style models expect."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from quantflow.config_base import ProviderConfig
+from quantflow.preprocessing.base import STEPS, Prepared, Step
+
+INTERPOLATIONS = {
+    "nearest": cv2.INTER_NEAREST,
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+
+
+@STEPS.register("resize")
+class Resize(Step):
+    """Resize to (height, width); `keep_aspect` letterboxes (scale to fit, then pad)."""
+
+    class Config(ProviderConfig):
+        size: tuple[int, int] = Field(description="Target (height, width) in pixels.")
+        interpolation: Literal["nearest", "linear", "cubic", "area", "lanczos"] = "linear"
+        keep_aspect: bool = Field(default=False, description="Letterbox instead of stretching.")
+        pad_position: Literal["center", "top_left"] = "center"
+        pad_value: float = 0.0
+
+    def apply(self, item: Prepared) -> Prepared:
+        out_h, out_w = self.config.size
+        in_h, in_w = item.pixels.shape[:2]
+        sy, sx = out_h / in_h, out_w / in_w
+        if self.config.keep_aspect:
+            sy = sx = min(sy, sx)
+        new_h, new_w = max(1, round(in_h * sy)), max(1, round(in_w * sx))
+        pixels = cv2.resize(item.pixels, (new_w, new_h), interpolation=INTERPOLATIONS[self.config.interpolation])
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        top = left = 0
+        if (new_h, new_w) != (out_h, out_w):
+            if self.config.pad_position == "center":
+                top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
+            canvas = np.full((out_h, out_w, pixels.shape[2]), self.config.pad_value, dtype=pixels.dtype)
+            canvas[top : top + new_h, left : left + new_w] = pixels
+            pixels = canvas
+        geometry = item.geometry.then((out_h, out_w), (new_h / in_h, new_w / in_w), (top, left))
+        return item.with_(pixels=pixels, geometry=geometry)
+
+
+@STEPS.register("color")
+class Color(Step):
+    """Channel order the model expects; images are read as BGR."""
+
+    class Config(ProviderConfig):
+        order: Literal["rgb", "bgr", "gray"]
+
+    _CONVERSIONS = {
+        ("bgr", "rgb"): cv2.COLOR_BGR2RGB,
+        ("rgb", "bgr"): cv2.COLOR_RGB2BGR,
+        ("bgr", "gray"): cv2.COLOR_BGR2GRAY,
+        ("rgb", "gray"): cv2.COLOR_RGB2GRAY,
+        ("gray", "rgb"): cv2.COLOR_GRAY2RGB,
+        ("gray", "bgr"): cv2.COLOR_GRAY2BGR,
+    }
+
+    def apply(self, item: Prepared) -> Prepared:
+        if item.color == self.config.order:
+            return item
+        pixels = cv2.cvtColor(np.ascontiguousarray(item.pixels), self._CONVERSIONS[(item.color, self.config.order)])
+        return item.with_(pixels=pixels.reshape(*pixels.shape[:2], -1), color=self.config.order)
+
+
+@STEPS.register("normalize")
+class Normalize(Step):
+    """(pixel - mean) / std in float32; scalars or one value per channel in the current channel order."""
+
+    class Config(ProviderConfig):
+        mean: float | list[float] = 0.0
+        std: float | list[float] = 1.0
+
+    def apply(self, item: Prepared) -> Prepared:
+        mean = np.asarray(self.config.mean, dtype=np.float32)
+        std = np.asarray(self.config.std, dtype=np.float32)
+        channels = item.pixels.shape[2]
+        for name, value in (("mean", mean), ("std", std)):
+            if value.ndim and value.size != channels:
+                raise ValueError(f"normalize.{name} has {value.size} values for {channels} channels")
+        return item.with_(pixels=(item.pixels.astype(np.float32) - mean) / std)
+
+
+@STEPS.register("layout")
+class Layout(Step):
+    """Memory layout of the model input; the batch axis is added when the tensor is finalized."""
+
+    class Config(ProviderConfig):
+        order: Literal["nhwc", "nchw"]
+
+    def apply(self, item: Prepared) -> Prepared:
+        return item.with_(layout=self.config.order)
+
+
+@STEPS.register("dtype")
+class Dtype(Step):
+    """Element type of the model input (uint8 models such as TF OD API graphs take raw pixels)."""
+
+    class Config(ProviderConfig):
+        name: Literal["float32", "float16", "uint8", "int8"]
+
+    def apply(self, item: Prepared) -> Prepared:
+        return item.with_(pixels=item.pixels.astype(self.config.name))

@@ -1,0 +1,42 @@
+"""What produced a result: package versions and the CPU's instruction sets, for every report."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import quantflow
+
+PACKAGES = ("openvino", "nncf", "numpy", "pycocotools", "opencv-python-headless", "pydantic", "tensorflow-cpu",
+            "ai-edge-litert")
+ISA_FLAGS = {"avx2": "avx2", "avx512f": "avx512", "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni",
+             "amx_tile": "amx", "amx_int8": "amx_int8"}
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions, read from package metadata so nothing heavy is imported."""
+    found: dict[str, str | None] = {"quantflow": quantflow.__version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def cpu_info() -> dict:
+    """CPU model and the ISA flags INT8 speed depends on (VNNI/AMX make INT8 fast; AVX2 alone much less)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    isa = {label: flag in flags for flag, label in ISA_FLAGS.items()}
+    isa["vnni"] = isa["avx512_vnni"] or isa["avx_vnni"]
+    return {"model": model, "machine": platform.machine(), "isa": isa}

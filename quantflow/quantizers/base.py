@@ -1,0 +1,53 @@
+"""The quantizer interface: FP model + calibration data → quantized model plus what was done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantflow.config_base import StrictModel
+from quantflow.registry import Registry
+
+QUANTIZERS: Registry = Registry("quantization algorithm")
+
+
+class IgnoredScopeConfig(StrictModel):
+    """Nodes NNCF must leave in floating point (its IgnoredScope)."""
+
+    names: list[str] = []
+    patterns: list[str] = []
+    types: list[str] = []
+    validate_names: bool = True
+
+    def to_nncf(self):
+        import nncf
+
+        return nncf.IgnoredScope(names=list(self.names), patterns=list(self.patterns), types=list(self.types),
+                                 validate=self.validate_names)
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    """Calibration items and how to turn each into the model input (the validation preprocessing)."""
+
+    ids: Sequence[int]
+    to_input: Callable[[int], np.ndarray]
+
+
+@dataclass
+class QuantizationOutcome:
+    model: Any
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Quantizer:
+    Config: type
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def quantize(self, model, calibration: CalibrationData) -> QuantizationOutcome:
+        raise NotImplementedError

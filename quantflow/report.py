@@ -1,0 +1,92 @@
+"""report.json (everything, machine-readable), report.md (a readable table) and the terminal summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from quantflow.rundir import write_json_atomic, write_text_atomic
+
+SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _rows(report: dict) -> list[list[str]]:
+    """Accuracy rows per precision plus the delta row: the heart of every report."""
+    keys = [k for k in SUMMARY_KEYS if k in report["results"]["FP32"]["metrics"]]
+    rows = [["precision", *keys, "images/s", "size MB"]]
+    for precision, result in report["results"].items():
+        artifact = report["artifacts"].get(precision, {})
+        rows.append([precision, *(_fmt(result["metrics"][k]) for k in keys), f"{result['images_per_second']:.1f}",
+                     f"{artifact.get('bytes', 0) / 1e6:.2f}"])
+    rows.append(["Δ INT8−FP32", *(_fmt(report["delta"].get(k), signed=True) for k in keys), "", ""])
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    per_class = report["results"]["FP32"].get("per_class", {})
+    int8_per_class = report["results"]["INT8"].get("per_class", {})
+    class_rows = [["class", "FP32 AP", "INT8 AP", "Δ"]] + [
+        [name, _fmt(value), _fmt(int8_per_class.get(name)),
+         _fmt(None if value is None or int8_per_class.get(name) is None else int8_per_class[name] - value, True)]
+        for name, value in per_class.items()
+    ]
+    calibration = report["calibration"]
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
+    isa = ", ".join(k for k, v in report["cpu"]["isa"].items() if v) or "none of AVX2/AVX-512/VNNI/AMX"
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items())
+    return "\n".join([
+        f"# {report['model']['name']}: FP32 vs INT8",
+        "",
+        f"Dataset `{report['dataset']['type']}`, {report['dataset']['images_evaluated']} images; "
+        f"reference: {report['dataset']['reference']}. Metric: {report['metric']['name']} "
+        f"(main: {report['metric']['main']}).",
+        "",
+        _markdown_table(_rows(report)),
+        "",
+        "## Per class",
+        "",
+        _markdown_table(class_rows),
+        "",
+        "## Quantization",
+        "",
+        f"- algorithm: {report['quantization']['algorithm']}; settings: `{report['quantization']['settings']}`",
+        f"- FakeQuantize nodes in the INT8 model: {report['quantization']['fake_quantize_nodes']}",
+        f"- calibration: {calibration['subset_size']} images from {calibration['source']} (seed "
+        f"{calibration['seed']}); {calibration['overlap_with_evaluation']} of them also evaluated",
+        "",
+        "## Provenance",
+        "",
+        f"- config sha256 `{report['config_hash']}`, dataset fingerprint `{report['dataset']['fingerprint'][:16]}`",
+        f"- versions: {versions}",
+        f"- CPU: {report['cpu']['model']} ({isa})",
+        f"- timings: {timings}",
+        "",
+    ])
+
+
+def write_reports(folder: Path, report: dict) -> None:
+    write_json_atomic(folder / "report.json", report)
+    write_text_atomic(folder / "report.md", markdown(report))
+
+
+def terminal_table(report: dict) -> Table:
+    rows = _rows(report)
+    table = Table(title=f"{report['model']['name']} — {report['metric']['name']}")
+    for header in rows[0]:
+        table.add_column(header, justify="left" if header == "precision" else "right")
+    for row in rows[1:]:
+        table.add_row(*row)
+    return table

@@ -1,0 +1,100 @@
+"""Model sources: IR, ONNX, TF SavedModel, frozen TF graph or TFLite → one `openvino.Model` with static inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantflow.config_base import StrictModel
+from quantflow.decoders import OutputInfo
+from quantflow.errors import UserInputError
+from quantflow.preprocessing import TensorSpec
+
+CONVERTIBLE = {".onnx": "ONNX", ".pb": "frozen TF graph", ".tflite": "TFLite"}
+ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
+
+
+def source_format(path: Path) -> str:
+    """Human name of the model format, or a clear error naming what is accepted."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "TF SavedModel"
+        raise UserInputError(f"model.source: folder {path.name} is not a TF SavedModel (no saved_model.pb)")
+    if path.suffix == ".xml":
+        if not path.with_suffix(".bin").is_file():
+            raise UserInputError(f"model.source: file not found: {path.with_suffix('.bin').name} (IR weights)")
+        return "OpenVINO IR"
+    if path.suffix in CONVERTIBLE:
+        return CONVERTIBLE[path.suffix]
+    raise UserInputError(
+        f"model.source: unsupported model {path.name}; expected .xml, .onnx, .pb, .tflite or a SavedModel folder"
+    )
+
+
+def load_model(config: StrictModel):
+    """Read or convert the model; `inputs` shapes are applied at conversion (frozen graphs need them there)."""
+    import openvino as ov
+
+    path: Path = config.source
+    kind = source_format(path)
+    try:
+        if kind == "OpenVINO IR":
+            model = ov.Core().read_model(path)
+            if config.inputs:
+                model.reshape({name: shape for name, shape in config.inputs.items()})
+            return model
+        inputs = [(name, shape) for name, shape in config.inputs.items()] or None
+        return ov.convert_model(path, input=inputs, output=list(config.outputs) or None)
+    except UserInputError:
+        raise
+    except Exception as exc:  # conversion raises many unrelated types; the message is what the user needs
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"model.source: cannot read {kind} {path.name}: {first_line}") from None
+
+
+def conform_input(model, spec: TensorSpec) -> None:
+    """Fix dynamic input dims from the preprocessing output, and refuse a shape or dtype that does not match."""
+    if len(model.inputs) != 1:
+        names = ", ".join(sorted(i.get_any_name() for i in model.inputs))
+        raise UserInputError(f"model.source: expected a single-input model for this task, got inputs {names}")
+    port = model.inputs[0]
+    name = port.get_any_name()
+    shape = port.get_partial_shape()
+    if shape.is_dynamic:
+        if -1 in spec.shape:
+            raise UserInputError(f"model.inputs: input {name} has dynamic shape {shape}; add a resize step or set it")
+        if shape.rank.is_dynamic or shape.rank.get_length() != len(spec.shape) or not shape.compatible(spec.shape):
+            raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
+        model.reshape({port: list(spec.shape)})
+        shape = port.get_partial_shape()
+    static = tuple(shape.to_shape())
+    if -1 not in spec.shape and static != spec.shape:
+        raise UserInputError(
+            f"preprocessing: produces {spec.layout.upper()} {list(spec.shape)} but model input {name} expects "
+            f"{list(static)} (check resize size and layout)"
+        )
+    element = ELEMENT_TYPES.get(port.get_element_type().get_type_name(), port.get_element_type().get_type_name())
+    if element != spec.dtype:
+        raise UserInputError(
+            f"preprocessing: produces {spec.dtype} but model input {name} expects {element} (add a dtype step)"
+        )
+
+
+def output_infos(model) -> list[OutputInfo]:
+    """Names and shapes of the model outputs, for decoders to bind to."""
+    infos = []
+    for index, port in enumerate(model.outputs):
+        shape = port.get_partial_shape()
+        dims = tuple(-1 if d.is_dynamic else d.get_length() for d in shape) if shape.rank.is_static else ()
+        infos.append(OutputInfo(index, frozenset(port.get_names()), dims))
+    return infos
+
+
+def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:
+    import openvino as ov
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, path, compress_to_fp16=compress_to_fp16)
+
+
+def count_ops(model, type_name: str) -> int:
+    return sum(op.get_type_name() == type_name for op in model.get_ops())
