@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.config_base import ProviderConfig
+from quantflow.errors import UserInputError
 from quantflow.metrics.base import METRICS, Metric, MetricResult
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -42,6 +43,9 @@ class CocoAP(Metric):
 
     class Config(ProviderConfig):
         max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")
+        categories: list[str] | None = Field(
+            default=None, description="Category names to evaluate (e.g. [person] for a person-only model); all if unset."
+        )
 
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int]) -> MetricResult:
         from pycocotools.cocoeval import COCOeval
@@ -51,11 +55,20 @@ class CocoAP(Metric):
             evaluator = COCOeval(ground_truth, _load_results(ground_truth, predictions), "bbox")
             evaluator.params.imgIds = sorted(image_ids)
             evaluator.params.maxDets = [1, 10, self.config.max_detections]
+            if self.config.categories is not None:
+                evaluator.params.catIds = self._category_ids(ground_truth)
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
         summary = {name: _defined(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
         return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator))
+
+    def _category_ids(self, ground_truth) -> list[int]:
+        by_name = {category["name"]: category_id for category_id, category in ground_truth.cats.items()}
+        unknown = [name for name in self.config.categories if name not in by_name]
+        if unknown:
+            raise UserInputError(f"metric.categories: {unknown} not in the annotations ({', '.join(sorted(by_name))})")
+        return sorted(by_name[name] for name in self.config.categories)
 
     @staticmethod
     def _per_class(ground_truth, evaluator) -> dict[str, float | None]:

@@ -1,0 +1,74 @@
+"""Shared fixtures: real images from scikit-image, a tiny real ONNX model, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Hand-drawn person boxes [x, y, w, h] on scikit-image's photographs (looked up by eye on the images).
+PERSON_BOXES = {"astronaut": [18, 14, 347, 498], "camera": [0, 65, 330, 447]}
+NO_PERSON = ("coffee", "rocket", "chelsea")
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `python -m quantflow` as a user would, capturing output and exit code."""
+    return subprocess.run([sys.executable, "-m", "quantflow", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="session")
+def person_images(tmp_path_factory) -> Path:
+    """Two photographs of people and three without, written as the files a user would have."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("person_images")
+    for name in (*PERSON_BOXES, *NO_PERSON):
+        image = getattr(skimage.data, name)()
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(folder / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def person_coco(person_images: Path) -> Path:
+    """A COCO instances file for `person_images` with the full COCO-style category list (sparse ids)."""
+    images, annotations = [], []
+    for image_id, path in enumerate(sorted(person_images.glob("*.jpg")), start=1):
+        height, width = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape[:2]
+        images.append({"id": image_id, "file_name": path.name, "width": width, "height": height})
+        if path.stem in PERSON_BOXES:
+            x, y, w, h = PERSON_BOXES[path.stem]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+    categories = [{"id": 1, "name": "person", "supercategory": "person"},
+                  {"id": 3, "name": "car", "supercategory": "vehicle"},
+                  {"id": 18, "name": "dog", "supercategory": "animal"}]
+    path = person_images.parent / "person_val.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """A real 1-conv ONNX model: input `image` [1,3,32,32] float32, output `features` [1,4,32,32]."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["image", "w"], ["features"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, 4, 32, 32])],
+                              initializer=[weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
+    onnx.save(model, path)
+    return path
