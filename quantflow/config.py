@@ -25,14 +25,17 @@ from quantflow.quantizers import QUANTIZERS
 from quantflow.registry import Registry
 
 
-def provider_field(registry: Registry, key: str = "type") -> Any:
-    """A field validated by the config class of the provider that `key` names (a bare string is `{key: ...}`)."""
+def provider_field(registry: Registry, key: str = "type", default: str | None = None) -> Any:
+    """A field validated by the config class of the provider that `key` names (a bare string is `{key: ...}`;
+    a mapping without `key` means `default`, when there is one)."""
 
     def validate(value: Any, info: ValidationInfo) -> StrictModel:
         if isinstance(value, StrictModel):
             return value
         if isinstance(value, str):
             value = {key: value}
+        if isinstance(value, dict) and key not in value and default:
+            value = {key: default, **value}
         if not isinstance(value, dict) or key not in value:
             raise ValueError(f"expected a mapping with a {key!r} key ({', '.join(registry.names())})")
         if value[key] not in registry:
@@ -88,7 +91,7 @@ class EvaluationConfig(StrictModel):
 
 
 class QuantizationConfig(StrictModel):
-    openvino: provider_field(QUANTIZERS, key="algorithm") = Field(
+    openvino: provider_field(QUANTIZERS, key="algorithm", default="default") = Field(
         default_factory=lambda: QUANTIZERS.get("default", "").Config()
     )
 

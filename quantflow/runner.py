@@ -50,10 +50,12 @@ class OpenVINORunner:
                 errors.append(exc)
 
         self.queue.set_callback(callback)
-        for key, tensor in inputs:
-            if errors:
-                break
-            self.queue.start_async({0: tensor}, key)
-        self.queue.wait_all()
+        try:
+            for key, tensor in inputs:
+                if errors:
+                    break
+                self.queue.start_async({0: tensor}, key)
+        finally:
+            self.queue.wait_all()
         if errors:
             raise errors[0]

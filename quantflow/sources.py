@@ -51,6 +51,12 @@ def load_model(config: StrictModel):
         raise UserInputError(f"model.source: cannot read {kind} {path.name}: {first_line}") from None
 
 
+def ov_partial_shape(shape: tuple[int, ...]):
+    import openvino as ov
+
+    return ov.PartialShape(list(shape))
+
+
 def conform_input(model, spec: TensorSpec) -> None:
     """Fix dynamic input dims from the preprocessing output, and refuse a shape or dtype that does not match."""
     if len(model.inputs) != 1:
@@ -62,7 +68,7 @@ def conform_input(model, spec: TensorSpec) -> None:
     if shape.is_dynamic:
         if -1 in spec.shape:
             raise UserInputError(f"model.inputs: input {name} has dynamic shape {shape}; add a resize step or set it")
-        if shape.rank.is_dynamic or shape.rank.get_length() != len(spec.shape) or not shape.compatible(spec.shape):
+        if shape.rank.is_dynamic or shape.rank.get_length() != len(spec.shape) or not shape.compatible(ov_partial_shape(spec.shape)):
             raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
         model.reshape({port: list(spec.shape)})
         shape = port.get_partial_shape()

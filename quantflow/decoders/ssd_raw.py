@@ -60,6 +60,18 @@ class SsdRaw(Decoder):
         self.boxes = find_output(outputs, self.config.box_encodings, (1, count, 4), "box encodings", "decoder.box_encodings")
         rest = [o for o in outputs if o.index != self.boxes]
         self.scores = find_output(rest, self.config.class_scores, (1, count, None), "class scores", "decoder.class_scores")
+        # A name match skips find_output's shape check: make sure the named outputs fit the anchors too.
+        shapes = {o.index: o.shape for o in outputs}
+        for index, per_anchor, where in ((self.boxes, 4, "decoder.box_encodings"),
+                                         (self.scores, None, "decoder.class_scores")):
+            shape = shapes[index]
+            if not shape or -1 in shape:
+                continue
+            size = int(np.prod(shape))
+            fits = size == count * per_anchor if per_anchor else size > 0 and size % count == 0
+            if not fits:
+                raise UserInputError(f"{where}: output shape {list(shape)} does not fit the {count} anchors "
+                                     f"in {self.config.anchors.name}")
 
     def decode(self, outputs: list[np.ndarray]) -> Detections:
         c = self.config
