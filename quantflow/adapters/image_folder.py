@@ -30,7 +30,7 @@ class ImageFolder(DatasetAdapter):
         self.where = where
         if not config.images.is_dir():
             raise UserInputError(f"{where}: expected a folder of images, got {config.images}")
-        self.files = sorted(p for p in config.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = sorted(p for p in config.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not self.files:
             raise UserInputError(f"{where}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {config.images}")
 

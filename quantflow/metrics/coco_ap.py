@@ -60,7 +60,11 @@ class CocoAP(Metric):
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
-        summary = {name: _defined(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
+        stats = list(evaluator.stats)
+        # summarize() reads AP@[.5:.95] at maxDets == 100 only (-1 otherwise): take it at the configured setting.
+        precision = evaluator.eval["precision"][:, :, :, 0, -1]
+        stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
+        summary = {name: _defined(v) for name, v in zip(STAT_NAMES, stats)}
         return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator))
 
     def _category_ids(self, ground_truth) -> list[int]:
