@@ -187,6 +187,16 @@ def test_annotation_without_bbox(coco_dir: Path) -> None:
         open_coco(coco_dir)
 
 
+@pytest.mark.parametrize("field", ["id", "area", "iscrowd"])
+def test_annotation_without_fields_pycocotools_reads(coco_dir: Path, field: str) -> None:
+    """createIndex needs `id`, COCOeval needs `area` and `iscrowd`: a clear error beats a KeyError mid-evaluation."""
+    data = coco_json()
+    del data["annotations"][2][field]
+    write_json(coco_dir / "instances.json", data)
+    with pytest.raises(UserInputError, match=rf"^dataset\.annotations: annotations\[2\] lacks {field}$"):
+        open_coco(coco_dir)
+
+
 def test_image_entry_lacking_fields(coco_dir: Path) -> None:
     data = coco_json()
     del data["images"][2]["file_name"]

@@ -31,7 +31,7 @@ def load_coco(path: Path, where: str):
     data.setdefault("annotations", [])
     required_fields = {
         "images": ("id", "file_name", "width", "height"),
-        "annotations": ("image_id", "bbox", "category_id"),
+        "annotations": ("id", "image_id", "bbox", "category_id", "area", "iscrowd"),  # all read by pycocotools
         "categories": ("id", "name"),
     }
     for key, required in required_fields.items():
