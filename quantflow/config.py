@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo
 
 from quantflow.config_base import ExistingPath, OutputPath, ProviderConfig, StrictModel
 from quantflow.adapters import ADAPTERS
+from quantflow.cache import default_cache_dir
 from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
 from quantflow.metrics import METRICS
@@ -88,6 +89,9 @@ class EvaluationConfig(StrictModel):
     device: str = Field(default="CPU", description="OpenVINO device for evaluation.")
     max_images: int | None = Field(default=None, gt=0, description="Evaluate a seeded subset of this size.")
     seed: int = 0
+    cache_dir: OutputPath | None = Field(
+        default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
+    )
 
 
 class QuantizationConfig(StrictModel):

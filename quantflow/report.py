@@ -66,7 +66,9 @@ def markdown(report: dict) -> str:
         f"- FakeQuantize nodes in the INT8 model: {report['quantization']['fake_quantize_nodes']}",
         f"- calibration: {calibration['subset_size']} images from {calibration['source']} (seed "
         f"{calibration['seed']}); {calibration['overlap_with_evaluation']} of them also evaluated",
+        f"- FP32 reference: {'reused from the cache' if report['fp32_from_cache'] else 'evaluated in this run'}",
         "",
+        *_search_section(report),
         "## Provenance",
         "",
         f"- config sha256 `{report['config_hash']}`, dataset fingerprint `{report['dataset']['fingerprint'][:16]}`",
@@ -75,6 +77,37 @@ def markdown(report: dict) -> str:
         f"- timings: {timings}",
         "",
     ])
+
+
+def _search_section(report: dict) -> list[str]:
+    """Accuracy-aware runs: target, splits, each step of the search, and the layers kept in floating point."""
+    quantization = report["quantization"]
+    target = quantization.get("target")
+    if not target:
+        return []
+    lines = [
+        "## Accuracy-aware search",
+        "",
+        f"Target: {report['metric']['main']} drop ≤ {target['max_drop']} ({target['drop_type']}) on the search "
+        f"split; reached: **{'yes' if target['reached'] else 'no'}** ({target['stop_reason']}), "
+        f"drop {target['search_drop']:+.4f}.",
+        "",
+    ]
+    if report["splits"]:
+        rows = [["split", "images", "FP32", "INT8", "Δ"]] + [
+            [name, str(split["images"]), _fmt(split["FP32"]), _fmt(split["INT8"]), _fmt(split["delta"], True)]
+            for name, split in report["splits"].items()]
+        lines += [_markdown_table(rows), ""]
+    steps = [["step", report["metric"]["main"], "drop", "reverted in this step", "elapsed s"]] + [
+        [str(step["step"]), _fmt(step["metric"]), _fmt(step["drop"], True),
+         ", ".join(step["reverted_group"]) or "(fully quantized)", f"{step['elapsed_s']:.1f}"]
+        for step in quantization["steps"]]
+    counts = quantization["quantized_operations"]
+    reverted = quantization["reverted"]
+    lines += [_markdown_table(steps), "",
+              f"Kept in floating point: {len(reverted)} of {counts['before_search']} quantized operations.", ""]
+    lines += [f"- `{op['name']}` ({op['type']})" for op in reverted]
+    return lines + [""]
 
 
 def write_reports(folder: Path, report: dict) -> None:

@@ -28,10 +28,13 @@ class OpenVINORunner:
     """A compiled model plus an async queue; `run` feeds inputs and hands every result to a callback."""
 
     def __init__(self, model, device: str = "CPU", hint: str = "THROUGHPUT") -> None:
+        """`model` is an `openvino.Model` (compiled here) or an already compiled model (used as is)."""
         import openvino as ov
 
-        self.core = ov.Core()
-        self.compiled = self.core.compile_model(model, device, {"PERFORMANCE_HINT": hint})
+        if isinstance(model, ov.CompiledModel):
+            self.compiled = model
+        else:
+            self.compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": hint})
         self.queue = ov.AsyncInferQueue(self.compiled, 0)
         self.num_outputs = len(self.compiled.outputs)
 
@@ -59,3 +62,12 @@ class OpenVINORunner:
             self.queue.wait_all()
         if errors:
             raise errors[0]
+
+
+def runs_in_int8(compiled) -> bool:
+    """Whether any operation of a compiled model executes in int8 (an FP32 model has none)."""
+    for op in compiled.get_runtime_model().get_ops():
+        precision = op.get_rt_info().get("runtimePrecision")
+        if precision is not None and precision.astype(str) == "i8":
+            return True
+    return False

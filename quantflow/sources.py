@@ -100,7 +100,3 @@ def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, path, compress_to_fp16=compress_to_fp16)
-
-
-def count_ops(model, type_name: str) -> int:
-    return sum(op.get_type_name() == type_name for op in model.get_ops())

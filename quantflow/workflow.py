@@ -1,4 +1,4 @@
-"""`quantflow quantize`: convert → evaluate FP32 → calibrate + quantize → evaluate INT8 → run folder + report."""
+"""`quantflow quantize`: convert → evaluate FP32 (or reuse it) → quantize → evaluate INT8 → run folder + report."""
 
 from __future__ import annotations
 
@@ -9,21 +9,26 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
+from quantflow import __version__
 from quantflow.adapters import ADAPTERS, DatasetAdapter
 from quantflow.adapters.image_folder import ImageFolder
+from quantflow.cache import PredictionCache, files_digest, reference_key
 from quantflow.config import Config
 from quantflow.decoders import DECODERS, Decoder
-from quantflow.errors import QuantflowError
+from quantflow.errors import QuantflowError, TargetNotReachedError
 from quantflow.evaluate import Predictions, predict
+from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult
 from quantflow.preprocessing import Pipeline
 from quantflow.provenance import cpu_info, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
-from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer
+from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
 from quantflow.report import write_reports
 from quantflow.rundir import RunFolder
-from quantflow.runner import OpenVINORunner
-from quantflow.sources import conform_input, count_ops, load_model, output_infos, save_ir, source_format
+from quantflow.runner import OpenVINORunner, runs_in_int8
+from quantflow.sources import conform_input, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ class Stages:
     calibration_source: DatasetAdapter
     evaluation_ids: list[int]
     calibration_ids: list[int]
+    search_ids: list[int]
+    test_ids: list[int]
 
 
 def build_stages(config: Config) -> Stages:
@@ -48,19 +55,34 @@ def build_stages(config: Config) -> Stages:
     dataset = ADAPTERS.get(config.dataset.type, "dataset.type")(config.dataset)
     calibration_source = (ImageFolder.from_folder(config.calibration.images, "calibration.images")
                           if config.calibration.images else dataset)
+    quantizer = QUANTIZERS.get(config.quantization.openvino.algorithm, "quantization.openvino.algorithm")(
+        config.quantization.openvino)
+    evaluation_ids = seeded_subset(dataset.ids(), config.evaluation.max_images, config.evaluation.seed,
+                                   "evaluation.max_images")
+    search_ids, test_ids = _search_and_test(evaluation_ids, config.quantization.openvino)
     return Stages(
         dataset=dataset,
         pipeline=Pipeline(config.preprocessing),
         decoder=DECODERS.get(config.decoder.type, "decoder.type")(config.decoder),
         metric=METRICS.get(config.metric.type, "metric.type")(config.metric),
-        quantizer=QUANTIZERS.get(config.quantization.openvino.algorithm, "quantization.openvino.algorithm")(
-            config.quantization.openvino),
+        quantizer=quantizer,
         calibration_source=calibration_source,
-        evaluation_ids=seeded_subset(dataset.ids(), config.evaluation.max_images, config.evaluation.seed,
-                                     "evaluation.max_images"),
+        evaluation_ids=evaluation_ids,
         calibration_ids=seeded_subset(calibration_source.ids(), config.calibration.subset_size,
                                       config.calibration.seed, "calibration.subset_size"),
+        search_ids=search_ids,
+        test_ids=test_ids,
     )
+
+
+def _search_and_test(evaluation_ids: list[int], settings) -> tuple[list[int], list[int]]:
+    """Split evaluation images into the accuracy-aware search split and a held-out test split (seeded)."""
+    fraction = getattr(settings, "test_fraction", 0.0)
+    if not fraction:
+        return list(evaluation_ids), []
+    test = set(seeded_subset(evaluation_ids, max(1, round(len(evaluation_ids) * fraction)), settings.split_seed,
+                             "quantization.openvino.test_fraction"))
+    return [i for i in evaluation_ids if i not in test], sorted(test)
 
 
 def prepare_model(config: Config, stages: Stages):
@@ -71,10 +93,87 @@ def prepare_model(config: Config, stages: Stages):
     return model
 
 
-def _artifact(xml: Path, root: Path) -> dict:
-    bin_path = xml.with_suffix(".bin")
-    return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
-            "sha256": hashlib.sha256(bin_path.read_bytes()).hexdigest()}
+def _rows_of(predictions: Predictions, ids: list[int]) -> np.ndarray:
+    return predictions.rows[np.isin(predictions.rows[:, 0], ids)]
+
+
+class Run:
+    """One quantize run: the stages plus the FP32 reference, the ground truth and timings."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stages = build_stages(config)
+        self.timings: dict[str, float] = {}
+        self.fp32_cached = False
+
+    def timed(self, name: str, fn, *args):
+        start = time.perf_counter()
+        value = fn(*args)
+        self.timings[name] = time.perf_counter() - start
+        return value
+
+    def predict(self, model, ids: list[int], label: str) -> Predictions:
+        s = self.stages
+        return predict(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline, s.decoder,
+                       label)
+
+    def fp32_reference(self, model) -> Predictions:
+        """FP32 predictions from the cache when model, data, preprocessing and decoder are unchanged."""
+        c = self.config
+        key = reference_key({
+            "model": files_digest(c.model.source), "inputs": c.model.inputs, "outputs": c.model.outputs,
+            "dataset": self.stages.dataset.fingerprint(), "ids": self.stages.evaluation_ids,
+            "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing],
+            "decoder": c.decoder.model_dump(mode="json"), "device": c.evaluation.device,
+            "versions": [__version__, versions()["openvino"]],
+        })
+        cache = PredictionCache(c.evaluation.cache_dir) if c.evaluation.cache_dir else None
+        cached = cache.load(key) if cache else None
+        if cached is not None:
+            log.info("FP32 reference: reusing cached predictions %s (evaluated in %.1f s before)", key[:12],
+                     cached.seconds)
+            self.fp32_cached = True
+            return cached
+        predictions = self.predict(model, self.stages.evaluation_ids, "FP32 evaluation")
+        if cache:
+            cache.store(key, predictions)
+        return predictions
+
+    def ground_truth(self, fp32: Predictions):
+        """The dataset's labels, or in annotation-free mode the FP32 predictions above the threshold."""
+        if self.stages.dataset.has_labels:
+            return self.stages.dataset.coco, "dataset annotations"
+        sizes = {i: self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
+        threshold = self.config.dataset.pseudo_label_threshold
+        reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
+        return pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+
+    def validation(self, fp32: Predictions, ground_truth) -> ValidationData | None:
+        """The search split and its scorer; an FP32 model is scored from the FP32 reference, not run again."""
+        s = self.stages
+        if not s.quantizer.needs_validation:
+            return None
+
+        def score(compiled_model, ids: list[int]) -> tuple[float, list[float]]:
+            if runs_in_int8(compiled_model):
+                rows = self.predict(compiled_model, ids, f"search: {len(ids)} images").rows
+            else:
+                rows = _rows_of(fp32, ids)
+            result = s.metric.evaluate(ground_truth, rows, ids)
+            return result.value, [result.per_item.get(i, 0.0) for i in ids]
+
+        return ValidationData(s.search_ids, lambda i: s.pipeline(s.dataset.load_image(i))[0], score)
+
+    def calibration(self) -> CalibrationData:
+        source, pipeline = self.stages.calibration_source, self.stages.pipeline
+        return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(source.load_image(i))[0])
+
+    def calibration_overlap(self) -> int:
+        """Calibration images that are also evaluated: they flatter INT8, so the report counts them."""
+        s = self.stages
+        if s.calibration_source is not s.dataset:
+            return 0
+        return len(set(s.calibration_ids) & set(s.evaluation_ids))
 
 
 def _result(metric: MetricResult, predictions: Predictions) -> dict:
@@ -82,67 +181,53 @@ def _result(metric: MetricResult, predictions: Predictions) -> dict:
             "images_per_second": predictions.images_per_second}
 
 
-def _ground_truth(config: Config, stages: Stages, fp32: Predictions):
-    """The dataset's labels, or in annotation-free mode the FP32 predictions above the threshold."""
-    if stages.dataset.has_labels:
-        return stages.dataset.coco, "dataset annotations"
-    sizes = {}
-    for image_id in fp32.image_ids:
-        height, width = stages.dataset.load_image(image_id).shape[:2]
-        sizes[image_id] = (height, width)
-    threshold = config.dataset.pseudo_label_threshold
-    reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
-    return pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+def _artifact(xml: Path, root: Path) -> dict:
+    bin_path = xml.with_suffix(".bin")
+    return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
+            "sha256": hashlib.sha256(bin_path.read_bytes()).hexdigest()}
 
 
-def _calibration_overlap(stages: Stages) -> int:
-    """Calibration images that are also evaluated: they flatter INT8, so the report counts them."""
-    if stages.calibration_source is not stages.dataset:
-        return 0
-    return len(set(stages.calibration_ids) & set(stages.evaluation_ids))
+def _delta(fp32: dict, int8: dict) -> dict:
+    return {k: (v - fp32[k] if v is not None and fp32.get(k) is not None else None) for k, v in int8.items()}
 
 
 def run_quantize(config: Config) -> dict:
-    """The whole default flow; returns the report written to the run folder."""
+    """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
+    after saving everything when an accuracy-aware search misses its target."""
     started = time.perf_counter()
-    stages = build_stages(config)
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn, *args):
-        t0 = time.perf_counter()
-        value = fn(*args)
-        timings[name] = time.perf_counter() - t0
-        return value
-
-    model = timed("load", prepare_model, config, stages)
-    overlap = _calibration_overlap(stages)
+    run = Run(config)
+    s = run.stages
+    model = run.timed("load", prepare_model, config, s)
+    overlap = run.calibration_overlap()
     if overlap:
         log.warning("calibration: %d calibration images are also evaluated; set calibration.images to a "
                     "separate folder for an unbiased INT8 figure", overlap)
+    cpu = cpu_info()
+    if not cpu["isa"]["vnni"]:
+        log.warning("this CPU has no VNNI: INT8 runs on AVX2 and gains less speed than on VNNI/AMX CPUs")
 
-    with RunFolder(config.output) as run:
-        fp32_xml = run.path / "FP32" / f"{config.model.name}.xml"
+    with RunFolder(config.output) as folder:
+        fp32_xml = folder.path / "FP32" / f"{config.model.name}.xml"
         save_ir(model, fp32_xml)
+        fp32 = run.timed("evaluate_fp32", run.fp32_reference, model)
+        ground_truth, reference = run.ground_truth(fp32)
+        fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
 
-        def evaluate(candidate, label: str) -> Predictions:
-            runner = OpenVINORunner(candidate, config.evaluation.device)
-            return predict(runner, stages.dataset, stages.evaluation_ids, stages.pipeline, stages.decoder, label)
-
-        fp32 = timed("evaluate_fp32", evaluate, model, "FP32 evaluation")
-        ground_truth, reference = _ground_truth(config, stages, fp32)
-        fp32_metric = stages.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
-
-        source = stages.calibration_source
-        calibration = CalibrationData(stages.calibration_ids, lambda i: stages.pipeline(source.load_image(i))[0])
-        outcome = timed("quantize", stages.quantizer.quantize, model, calibration)
+        outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
+                            run.validation(fp32, ground_truth))
         fake_quantize = count_ops(outcome.model, "FakeQuantize")
         if fake_quantize == 0:
-            raise QuantflowError("quantization inserted no FakeQuantize nodes; the INT8 model would be FP32")
-        int8_xml = run.path / "INT8" / f"{config.model.name}.xml"
+            raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
+        int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
         save_ir(outcome.model, int8_xml)
-        int8 = timed("evaluate_int8", evaluate, outcome.model, "INT8 evaluation")
-        int8_metric = stages.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
-        timings["total"] = time.perf_counter() - started
+        int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
+        int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
+        run.timings["total"] = time.perf_counter() - started
+
+        splits = {}
+        for name, ids in (("search", s.search_ids), ("test", s.test_ids)) if s.test_ids else ():
+            f, i = (s.metric.evaluate(ground_truth, _rows_of(p, ids), ids).value for p in (fp32, int8))
+            splits[name] = {"images": len(ids), "FP32": f, "INT8": i, "delta": i - f}
 
         report = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -151,24 +236,30 @@ def run_quantize(config: Config) -> dict:
             "config_hash": config.digest(),
             "config": config.model_dump(mode="json"),
             "versions": versions(),
-            "cpu": cpu_info(),
-            "dataset": {"type": config.dataset.type, "fingerprint": stages.dataset.fingerprint(),
-                        "images_evaluated": len(stages.evaluation_ids), "reference": reference},
+            "cpu": cpu,
+            "dataset": {"type": config.dataset.type, "fingerprint": s.dataset.fingerprint(),
+                        "images_evaluated": len(s.evaluation_ids), "reference": reference},
             "metric": {"name": config.metric.type, "main": fp32_metric.main},
             "calibration": {
                 "source": str(config.calibration.images or "the evaluation dataset"),
-                "subset_size": len(stages.calibration_ids), "seed": config.calibration.seed,
-                "ids": stages.calibration_ids,
-                "files": [source.file_of(i).name for i in stages.calibration_ids],
+                "subset_size": len(s.calibration_ids), "seed": config.calibration.seed,
+                "ids": s.calibration_ids, "files": [s.calibration_source.file_of(i).name for i in s.calibration_ids],
                 "overlap_with_evaluation": overlap,
             },
-            "quantization": {"algorithm": config.quantization.openvino.algorithm, "settings": outcome.details,
-                             "fake_quantize_nodes": fake_quantize},
+            "quantization": {"algorithm": config.quantization.openvino.algorithm, "fake_quantize_nodes": fake_quantize,
+                             **outcome.details},
+            "splits": splits,
             "results": {"FP32": _result(fp32_metric, fp32), "INT8": _result(int8_metric, int8)},
-            "delta": {k: (v - fp32_metric.summary[k] if v is not None and fp32_metric.summary[k] is not None else None)
-                      for k, v in int8_metric.summary.items()},
-            "timings_s": timings,
-            "artifacts": {"FP32": _artifact(fp32_xml, run.path), "INT8": _artifact(int8_xml, run.path)},
+            "delta": _delta(fp32_metric.summary, int8_metric.summary),
+            "fp32_from_cache": run.fp32_cached,
+            "timings_s": run.timings,
+            "artifacts": {"FP32": _artifact(fp32_xml, folder.path), "INT8": _artifact(int8_xml, folder.path)},
         }
-        write_reports(run.path, report)
+        write_reports(folder.path, report)
+    target = outcome.details.get("target")
+    if target and not target["reached"]:
+        raise TargetNotReachedError(
+            f"accuracy target not reached ({target['stop_reason']}): best drop on the search split "
+            f"{target['search_drop']:.4f} > max_drop {target['max_drop']} ({target['drop_type']}); "
+            f"the best model and its report are in {config.output}")
     return report

@@ -18,6 +18,16 @@ PERSON_BOXES = {"astronaut": [18, 14, 347, 498], "camera": [0, 65, 330, 447]}
 NO_PERSON = ("coffee", "rocket", "chelsea")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """Keep the FP32 reference cache of every test (and CLI subprocess) out of the user's home."""
+    import os
+
+    folder = tmp_path_factory.mktemp("cache_home")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    return folder
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run `python -m quantflow` as a user would, capturing output and exit code."""
     return subprocess.run([sys.executable, "-m", "quantflow", *args], cwd=cwd, capture_output=True, text=True,

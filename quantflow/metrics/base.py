@@ -14,11 +14,13 @@ METRICS: Registry = Registry("metric")
 @dataclass(frozen=True)
 class MetricResult:
     """summary: name → value (None where the dataset cannot define it, e.g. no small objects);
-    main: the key accuracy targets and deltas refer to; per_class: class name → value."""
+    main: the key accuracy targets and deltas refer to; per_class: class name → value;
+    per_item: item id → a score of that item alone (higher is better), for accuracy-aware ranking."""
 
     summary: dict[str, float | None]
     main: str
     per_class: dict[str, float | None] = field(default_factory=dict)
+    per_item: dict[int, float] = field(default_factory=dict)
 
     @property
     def value(self) -> float:

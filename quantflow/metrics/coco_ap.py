@@ -11,6 +11,7 @@ from pydantic import Field
 from quantflow.config_base import ProviderConfig
 from quantflow.errors import UserInputError
 from quantflow.metrics.base import METRICS, Metric, MetricResult
+from quantflow.metrics.per_image_ap import per_image_ap
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -35,7 +36,8 @@ def _load_results(ground_truth, predictions: np.ndarray):
 
 @METRICS.register("coco_ap")
 class CocoAP(Metric):
-    """AP@[.5:.95], AP50, AP75, AP by object size, AR at 1/10/100 detections, and per-class AP.
+    """AP@[.5:.95], AP50, AP75, AP by object size, AR at 1/10/100 detections, per-class AP, and per-image
+    AP (see `per_image_ap`) for accuracy-aware ranking.
 
     Per-class AP is read from COCOeval's accumulated `precision[T, R, K, A, M]` (IoU thresholds, recall
     points, classes, area ranges, max detections) at area `all` and the largest max-detections setting.
@@ -65,7 +67,7 @@ class CocoAP(Metric):
         precision = evaluator.eval["precision"][:, :, :, 0, -1]
         stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
         summary = {name: _defined(v) for name, v in zip(STAT_NAMES, stats)}
-        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator))
+        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image_ap(evaluator))
 
     def _category_ids(self, ground_truth) -> list[int]:
         by_name = {category["name"]: category_id for category_id, category in ground_truth.cats.items()}

@@ -37,6 +37,19 @@ class CalibrationData:
     to_input: Callable[[int], np.ndarray]
 
 
+@dataclass(frozen=True)
+class ValidationData:
+    """The images an accuracy-aware search judges on, and its scorer.
+
+    score(compiled_model, ids) → (metric over those ids, per-item values in the order of ids): the shape of
+    NNCF's `validation_fn`, so the search ranks layers by the task metric, not by raw output error.
+    """
+
+    ids: Sequence[int]
+    to_input: Callable[[int], np.ndarray]
+    score: Callable[[Any, list[int]], tuple[float, list[float]]]
+
+
 @dataclass
 class QuantizationOutcome:
     model: Any
@@ -49,5 +62,7 @@ class Quantizer:
     def __init__(self, config) -> None:
         self.config = config
 
-    def quantize(self, model, calibration: CalibrationData) -> QuantizationOutcome:
+    needs_validation: bool = False
+
+    def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         raise NotImplementedError

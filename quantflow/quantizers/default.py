@@ -7,7 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.config_base import StrictModel
-from quantflow.quantizers.base import QUANTIZERS, CalibrationData, IgnoredScopeConfig, QuantizationOutcome, Quantizer
+from quantflow.quantizers.base import (
+    QUANTIZERS,
+    CalibrationData,
+    IgnoredScopeConfig,
+    QuantizationOutcome,
+    Quantizer,
+    ValidationData,
+)
 
 
 @QUANTIZERS.register("default")
@@ -23,19 +30,34 @@ class DefaultQuantization(Quantizer):
         fast_bias_correction: bool = True
         model_type: Literal["transformer"] | None = None
         ignored_scope: IgnoredScopeConfig = Field(default_factory=IgnoredScopeConfig)
+        overflow_fix: Literal["enable", "first_layer_only", "disable"] = Field(
+            default="first_layer_only",
+            description="7-bit weights where int8 could saturate on CPUs without VNNI (NNCF's OverflowFix).",
+        )
 
-    def quantize(self, model, calibration: CalibrationData) -> QuantizationOutcome:
+    def nncf_arguments(self, calibration: CalibrationData) -> dict:
+        """Keyword arguments shared by `nncf.quantize` and `nncf.quantize_with_accuracy_control`."""
         import nncf
 
         c = self.config
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(list(calibration.ids), calibration.to_input),
-            preset=nncf.QuantizationPreset(c.preset),
-            target_device=nncf.TargetDevice(c.target_device),
-            subset_size=len(calibration.ids),
-            fast_bias_correction=c.fast_bias_correction,
-            model_type=nncf.ModelType(c.model_type) if c.model_type else None,
-            ignored_scope=c.ignored_scope.to_nncf(),
-        )
-        return QuantizationOutcome(quantized, c.model_dump(mode="json"))
+        return {
+            "calibration_dataset": nncf.Dataset(list(calibration.ids), calibration.to_input),
+            "preset": nncf.QuantizationPreset(c.preset),
+            "target_device": nncf.TargetDevice(c.target_device),
+            "subset_size": len(calibration.ids),
+            "fast_bias_correction": c.fast_bias_correction,
+            "model_type": nncf.ModelType(c.model_type) if c.model_type else None,
+            "ignored_scope": c.ignored_scope.to_nncf(),
+        }
+
+    def advanced_parameters(self):
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+        return AdvancedQuantizationParameters(overflow_fix=OverflowFix(self.config.overflow_fix))
+
+    def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
+        import nncf
+
+        quantized = nncf.quantize(model, advanced_parameters=self.advanced_parameters(),
+                                  **self.nncf_arguments(calibration))
+        return QuantizationOutcome(quantized, {"settings": self.config.model_dump(mode="json")})

@@ -1,0 +1,67 @@
+"""FP32 reference cache: FP32 predictions keyed by everything that could change them.
+
+Accuracy-aware runs are repeated with another `max_drop`, another preset, another ignored scope; the FP32
+reference stays the same, so it is evaluated once. The key covers the model files, the dataset fingerprint,
+the evaluated ids, preprocessing, decoder, device and the quantflow/OpenVINO versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from quantflow.evaluate import Predictions
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantflow"
+
+
+def files_digest(path: Path) -> str:
+    """sha256 over a model file, or over every file of a model folder (SavedModel) with relative names."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.suffix == ".xml":
+        files.append(path.with_suffix(".bin"))
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def reference_key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class PredictionCache:
+    """Predictions stored as .npz under `folder/fp32/<key>.npz`, written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / "fp32"
+
+    def load(self, key: str) -> Predictions | None:
+        path = self.folder / f"{key}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                return Predictions(data["rows"], data["image_ids"].tolist(), float(data["seconds"]))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("FP32 cache entry %s is unreadable (%s); evaluating again", path.name, exc)
+            return None
+
+    def store(self, key: str, predictions: Predictions) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{key}.{os.getpid()}.npz"
+        np.savez(tmp, rows=predictions.rows, image_ids=np.asarray(predictions.image_ids),
+                 seconds=predictions.seconds)
+        os.replace(tmp, self.folder / f"{key}.npz")
