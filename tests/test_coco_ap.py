@@ -222,3 +222,23 @@ def test_perfect_detections_score_one(dataset) -> None:
     result = evaluate(gt_path, rows, IMAGE_IDS)
     assert result.summary["AP"] == pytest.approx(1.0) and result.summary["AR100"] == pytest.approx(1.0)
     assert result.per_class["person"] == pytest.approx(1.0)
+
+
+def test_per_image_ap_equals_cocoeval_per_image_and_category(dataset) -> None:
+    gt_path, rows = dataset
+    result = evaluate(gt_path, rows, IMAGE_IDS)
+    assert set(result.per_item) == set(IMAGE_IDS)
+    for image_id in IMAGE_IDS:
+        per_category = [reference(gt_path, rows, img_ids=[image_id], cat_ids=[c["id"]])[0] for c in CATEGORIES]
+        defined = [ap for ap in per_category if ap != -1]
+        if defined:
+            assert result.per_item[image_id] == pytest.approx(np.mean(defined), abs=1e-9), image_id
+        else:  # no ground truth: 1 - the most confident (false positive) detection
+            assert image_id == EMPTY_IMAGE
+            assert result.per_item[image_id] == pytest.approx(1.0 - rows[rows[:, 0] == image_id, 5].max())
+
+
+def test_per_image_ap_without_predictions(dataset) -> None:
+    gt_path, _ = dataset
+    result = evaluate(gt_path, np.zeros((0, 7)), IMAGE_IDS)
+    assert result.per_item == {i: (1.0 if i == EMPTY_IMAGE else 0.0) for i in IMAGE_IDS}

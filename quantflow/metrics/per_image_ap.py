@@ -26,11 +26,14 @@ def _image_category_ap(entry: dict, recall_points: np.ndarray, max_det: int) -> 
     fp = np.cumsum(~matched & ~ignored, axis=1, dtype=float)
     per_threshold = []
     for tp_t, fp_t in zip(tp, fp):
+        if not len(tp_t):  # ground truth but no detections: nothing found
+            per_threshold.append(0.0)
+            continue
         recall = tp_t / positives
         precision = np.maximum.accumulate((tp_t / (tp_t + fp_t + np.spacing(1)))[::-1])[::-1]
         picks = np.searchsorted(recall, recall_points, side="left")
         sampled = np.where(picks < len(precision), precision[np.minimum(picks, len(precision) - 1)], 0.0)
-        per_threshold.append(sampled.mean() if len(precision) else 0.0)
+        per_threshold.append(sampled.mean())
     return float(np.mean(per_threshold))
 
 
