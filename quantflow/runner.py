@@ -67,7 +67,7 @@ class OpenVINORunner:
 def runs_in_int8(compiled) -> bool:
     """Whether any operation of a compiled model executes in int8 (an FP32 model has none)."""
     for op in compiled.get_runtime_model().get_ops():
-        precision = op.get_rt_info().get("runtimePrecision")
-        if precision is not None and precision.astype(str) == "i8":
+        info = op.get_rt_info()
+        if "runtimePrecision" in info and info["runtimePrecision"].astype(str) == "i8":
             return True
     return False

@@ -30,7 +30,7 @@ def accuracy_drop(reference: float, value: float, drop_type: str) -> float:
     return drop / abs(reference) if drop_type == "relative" and reference else drop
 
 
-@dataclass
+@dataclass(eq=False)
 class SearchTrace(logging.Handler):
     """Watches one NNCF search: scores every validation call, notes which group NNCF just reverted (from its
     log), records each evaluated step, and enforces the budget."""
@@ -75,6 +75,14 @@ class SearchTrace(logging.Handler):
         return value, per_item
 
 
+def _compress_weights(model):
+    """Fold weight FakeQuantize nodes into int8 constants, as NNCF does to the models it returns."""
+    from openvino._offline_transformations import compress_quantize_weights_transformation
+
+    compress_quantize_weights_transformation(model)
+    return model
+
+
 @QUANTIZERS.register("accuracy_aware")
 class AccuracyAwareQuantization(DefaultQuantization):
     """Reverts the quantizers that hurt the metric most until the drop on the search split is ≤ max_drop."""
@@ -106,6 +114,7 @@ class AccuracyAwareQuantization(DefaultQuantization):
         ranking = min(c.ranking_subset_size or math.ceil(searched / 2), max(1, searched - 1))
         trace = SearchTrace(validation, c.max_drop, c.drop_type,
                             deadline=time.perf_counter() + (c.time_budget or math.inf))
+        arguments, kept = self.nncf_arguments(model, calibration)
         nncf_log = logging.getLogger("nncf")
         nncf_log.addHandler(trace)
         try:
@@ -120,19 +129,20 @@ class AccuracyAwareQuantization(DefaultQuantization):
                     advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
                         max_num_iterations=c.max_iterations or 2**31, tune_hyperparams=c.tune_hyperparams,
                         ranking_subset_size=ranking, intermediate_model_dir=folder),
-                    **self.nncf_arguments(calibration),
+                    **arguments,
                 )
                 fully_quantized = ov.Core().read_model(Path(folder) / "intermediate_model.xml")
         finally:
             nncf_log.removeHandler(trace)
-        return self._outcome(quantized, fully_quantized, trace, ranking)
+        return self._outcome(quantized, fully_quantized, trace, ranking, kept)
 
-    def _outcome(self, quantized, fully_quantized, trace: SearchTrace, ranking: int) -> QuantizationOutcome:
+    def _outcome(self, quantized, fully_quantized, trace: SearchTrace, ranking: int,
+                 kept: list[dict]) -> QuantizationOutcome:
         """Keep the better of NNCF's result and the fully quantized model, and explain what was reverted."""
         c = self.config
         chosen, final = quantized, trace.steps[-1] if trace.steps else None
-        if trace.steps and trace.steps[0]["drop"] <= trace.steps[-1]["drop"]:
-            chosen, final = fully_quantized, trace.steps[0]
+        if trace.steps and trace.steps[0]["drop"] < trace.steps[-1]["drop"]:
+            chosen, final = _compress_weights(fully_quantized), trace.steps[0]
         before, after = quantized_operations(fully_quantized), quantized_operations(chosen)
         reverted = [{"name": name, "type": kind} for name, kind in sorted(before.items()) if name not in after]
         drop = final["drop"] if final else 0.0
@@ -141,6 +151,7 @@ class AccuracyAwareQuantization(DefaultQuantization):
                        "max_iterations" if c.max_iterations and len(trace.steps) > c.max_iterations else "unreachable")
         return QuantizationOutcome(chosen, {
             "settings": c.model_dump(mode="json"),
+            "auto_ignored": kept,
             "target": {"max_drop": c.max_drop, "drop_type": c.drop_type, "reached": drop <= c.max_drop,
                        "search_drop": drop, "stop_reason": stop_reason},
             "ranking_subset_size": ranking,

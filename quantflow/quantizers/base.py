@@ -8,25 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from quantflow.config_base import StrictModel
 from quantflow.registry import Registry
 
 QUANTIZERS: Registry = Registry("quantization algorithm")
-
-
-class IgnoredScopeConfig(StrictModel):
-    """Nodes NNCF must leave in floating point (its IgnoredScope)."""
-
-    names: list[str] = []
-    patterns: list[str] = []
-    types: list[str] = []
-    validate_names: bool = True
-
-    def to_nncf(self):
-        import nncf
-
-        return nncf.IgnoredScope(names=list(self.names), patterns=list(self.patterns), types=list(self.types),
-                                 validate=self.validate_names)
 
 
 @dataclass(frozen=True)

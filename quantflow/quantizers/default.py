@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.config_base import StrictModel
+from quantflow.ignored_scope import IgnoredScopeConfig
 from quantflow.quantizers.base import (
     QUANTIZERS,
     CalibrationData,
-    IgnoredScopeConfig,
     QuantizationOutcome,
     Quantizer,
     ValidationData,
@@ -35,11 +35,13 @@ class DefaultQuantization(Quantizer):
             description="7-bit weights where int8 could saturate on CPUs without VNNI (NNCF's OverflowFix).",
         )
 
-    def nncf_arguments(self, calibration: CalibrationData) -> dict:
-        """Keyword arguments shared by `nncf.quantize` and `nncf.quantize_with_accuracy_control`."""
+    def nncf_arguments(self, model, calibration: CalibrationData) -> tuple[dict, list[dict]]:
+        """Keyword arguments shared by `nncf.quantize` and `nncf.quantize_with_accuracy_control`, and the
+        operations the automatic ignored-scope rules kept in floating point."""
         import nncf
 
         c = self.config
+        ignored_scope, kept = c.ignored_scope.resolve(model)
         return {
             "calibration_dataset": nncf.Dataset(list(calibration.ids), calibration.to_input),
             "preset": nncf.QuantizationPreset(c.preset),
@@ -47,8 +49,8 @@ class DefaultQuantization(Quantizer):
             "subset_size": len(calibration.ids),
             "fast_bias_correction": c.fast_bias_correction,
             "model_type": nncf.ModelType(c.model_type) if c.model_type else None,
-            "ignored_scope": c.ignored_scope.to_nncf(),
-        }
+            "ignored_scope": ignored_scope,
+        }, kept
 
     def advanced_parameters(self):
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
@@ -58,6 +60,6 @@ class DefaultQuantization(Quantizer):
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         import nncf
 
-        quantized = nncf.quantize(model, advanced_parameters=self.advanced_parameters(),
-                                  **self.nncf_arguments(calibration))
-        return QuantizationOutcome(quantized, {"settings": self.config.model_dump(mode="json")})
+        arguments, kept = self.nncf_arguments(model, calibration)
+        quantized = nncf.quantize(model, advanced_parameters=self.advanced_parameters(), **arguments)
+        return QuantizationOutcome(quantized, {"settings": self.config.model_dump(mode="json"), "auto_ignored": kept})
