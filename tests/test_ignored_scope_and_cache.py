@@ -53,9 +53,9 @@ def test_quantized_operations_lists_ops_fed_by_fake_quantize() -> None:
     model = _ssd_like_model()
     assert quantized_operations(model) == {}
     image = model.get_parameters()[0]
+    consumer = next(iter(image.output(0).get_target_inputs()))
     low, high = ops.constant(np.float32(-1)), ops.constant(np.float32(1))
     fake_quantize = ops.fake_quantize(image, low, high, low, high, 256)
-    consumer = next(iter(image.output(0).get_target_inputs()))
     consumer.replace_source_output(fake_quantize.output(0))
     assert quantized_operations(model) == {consumer.get_node().get_friendly_name(): "Convolution"}
 
