@@ -24,6 +24,7 @@ from quantflow.metrics import METRICS
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
 from quantflow.registry import Registry
+from quantflow.speed import SpeedConfig
 
 
 def provider_field(registry: Registry, key: str = "type", default: str | None = None) -> Any:
@@ -92,6 +93,7 @@ class EvaluationConfig(StrictModel):
     cache_dir: OutputPath | None = Field(
         default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
     )
+    speed: SpeedConfig = Field(default_factory=SpeedConfig)
 
 
 class QuantizationConfig(StrictModel):

@@ -20,12 +20,14 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 def _rows(report: dict) -> list[list[str]]:
     """Accuracy rows per precision plus the delta row: the heart of every report."""
     keys = [k for k in SUMMARY_KEYS if k in report["results"]["FP32"]["metrics"]]
-    rows = [["precision", *keys, "images/s", "size MB"]]
+    rows = [["precision", *keys, "latency ms", "FPS", "eval img/s", "size MB"]]
     for precision, result in report["results"].items():
-        artifact = report["artifacts"].get(precision, {})
-        rows.append([precision, *(_fmt(result["metrics"][k]) for k in keys), f"{result['images_per_second']:.1f}",
-                     f"{artifact.get('bytes', 0) / 1e6:.2f}"])
-    rows.append(["Δ INT8−FP32", *(_fmt(report["delta"].get(k), signed=True) for k in keys), "", ""])
+        artifact, speed = report["artifacts"].get(precision, {}), result.get("speed", {})
+        latency = f"{speed['latency_ms_median']:.2f}" if speed else "–"
+        fps = f"{speed['throughput_fps']:.1f}" if speed else "–"
+        rows.append([precision, *(_fmt(result["metrics"][k]) for k in keys), latency, fps,
+                     f"{result['images_per_second']:.1f}", f"{artifact.get('bytes', 0) / 1e6:.2f}"])
+    rows.append(["Δ INT8−FP32", *(_fmt(report["delta"].get(k), signed=True) for k in keys), "", "", "", ""])
     return rows
 
 
@@ -75,6 +77,7 @@ def markdown(report: dict) -> str:
         f"- versions: {versions}",
         f"- CPU: {report['cpu']['model']} ({isa})",
         f"- timings: {timings}",
+        f"- speed: {_speed_note(report)}",
         "",
     ])
 
@@ -108,6 +111,16 @@ def _search_section(report: dict) -> list[str]:
               f"Kept in floating point: {len(reverted)} of {counts['before_search']} quantized operations.", ""]
     lines += [f"- `{op['name']}` ({op['type']})" for op in reverted]
     return lines + [""]
+
+
+def _speed_note(report: dict) -> str:
+    speed = report["results"]["INT8"].get("speed")
+    if not speed:
+        return "not measured"
+    return (f"latency = one request, LATENCY hint, median of the timed runs ({speed['latency_threads']} threads); "
+            f"FPS = THROUGHPUT hint, {speed['streams']} streams, {speed['requests']} requests, "
+            f"{speed['throughput_threads']} threads; p90 latency FP32 "
+            f"{report['results']['FP32']['speed']['latency_ms_p90']:.2f} ms, INT8 {speed['latency_ms_p90']:.2f} ms")
 
 
 def write_reports(folder: Path, report: dict) -> None:

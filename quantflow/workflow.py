@@ -28,6 +28,7 @@ from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, Validat
 from quantflow.report import write_reports
 from quantflow.rundir import RunFolder
 from quantflow.runner import OpenVINORunner, runs_in_int8
+from quantflow.speed import measure_speed
 from quantflow.sources import conform_input, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
 
@@ -164,6 +165,17 @@ class Run:
 
         return ValidationData(s.search_ids, lambda i: s.pipeline(s.dataset.load_image(i))[0], score)
 
+    def speed(self, fp32_model, int8_model) -> dict:
+        """Latency and throughput of both precisions on the first evaluation image, measured back to back."""
+        settings = self.config.evaluation.speed
+        if not settings.enabled:
+            return {"FP32": {}, "INT8": {}}
+        s = self.stages
+        tensor = s.pipeline(s.dataset.load_image(s.evaluation_ids[0]))[0]
+        device = self.config.evaluation.device
+        return {name: measure_speed(m, tensor, device, settings) for name, m in
+                (("FP32", fp32_model), ("INT8", int8_model))}
+
     def calibration(self) -> CalibrationData:
         source, pipeline = self.stages.calibration_source, self.stages.pipeline
         return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(source.load_image(i))[0])
@@ -176,9 +188,9 @@ class Run:
         return len(set(s.calibration_ids) & set(s.evaluation_ids))
 
 
-def _result(metric: MetricResult, predictions: Predictions) -> dict:
+def _result(metric: MetricResult, predictions: Predictions, speed: dict) -> dict:
     return {"metrics": metric.summary, "per_class": metric.per_class, "detections": int(len(predictions.rows)),
-            "images_per_second": predictions.images_per_second}
+            "images_per_second": predictions.images_per_second, "speed": speed}
 
 
 def _artifact(xml: Path, root: Path) -> dict:
@@ -222,6 +234,7 @@ def run_quantize(config: Config) -> dict:
         save_ir(outcome.model, int8_xml)
         int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
         int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
+        speed = run.timed("speed", run.speed, model, outcome.model)
         run.timings["total"] = time.perf_counter() - started
 
         splits = {}
@@ -249,7 +262,8 @@ def run_quantize(config: Config) -> dict:
             "quantization": {"algorithm": config.quantization.openvino.algorithm, "fake_quantize_nodes": fake_quantize,
                              **outcome.details},
             "splits": splits,
-            "results": {"FP32": _result(fp32_metric, fp32), "INT8": _result(int8_metric, int8)},
+            "results": {"FP32": _result(fp32_metric, fp32, speed["FP32"]),
+                        "INT8": _result(int8_metric, int8, speed["INT8"])},
             "delta": _delta(fp32_metric.summary, int8_metric.summary),
             "fp32_from_cache": run.fp32_cached,
             "timings_s": run.timings,

@@ -1,0 +1,56 @@
+"""Speed as a deployment engineer quotes it: latency (LATENCY hint, one request, median and p90 after
+warm-up) and throughput (THROUGHPUT hint, all streams busy), with the streams and threads that produced it."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pydantic import Field
+
+from quantflow.config_base import StrictModel
+
+
+class SpeedConfig(StrictModel):
+    enabled: bool = True
+    warmup: int = Field(default=10, ge=0, description="Inferences discarded before timing.")
+    latency_runs: int = Field(default=100, gt=0, description="Timed single-request inferences.")
+    throughput_seconds: float = Field(default=3.0, gt=0, description="Duration of the throughput run.")
+
+
+def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    for _ in range(config.warmup):
+        request.infer({0: tensor})
+    times = []
+    for _ in range(config.latency_runs):
+        start = time.perf_counter()
+        request.infer({0: tensor})
+        times.append((time.perf_counter() - start) * 1000)
+    return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90)),
+            "latency_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
+
+
+def _throughput(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
+    queue = ov.AsyncInferQueue(compiled, 0)
+    for _ in range(max(config.warmup, len(queue))):
+        queue.start_async({0: tensor})
+    queue.wait_all()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < config.throughput_seconds:
+        queue.start_async({0: tensor})
+        count += 1
+    queue.wait_all()
+    return {"throughput_fps": count / (time.perf_counter() - start), "streams": int(compiled.get_property("NUM_STREAMS")),
+            "requests": len(queue), "throughput_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
+
+
+def measure_speed(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
+    """Latency and throughput of `model` on one real preprocessed input."""
+    return {**_latency(model, tensor, device, config), **_throughput(model, tensor, device, config)}
