@@ -1,0 +1,75 @@
+"""The main job on the shipped sample, and accuracy-aware quantization on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openvino as ov
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+CONFIG = ROOT / "configs" / "ssd.yml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("sample") / "run"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_main_job_meets_the_accuracy_bar(default_run) -> None:
+    _, report = default_run
+    fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
+    assert fp32["AP"] >= 0.5
+    assert fp32["AP"] - int8["AP"] <= 0.02
+    assert report["delta"]["AP"] == pytest.approx(int8["AP"] - fp32["AP"])
+    assert report["calibration"]["overlap_with_evaluation"] == 0
+    assert len(report["calibration"]["ids"]) == 300
+
+
+def test_int8_ir_is_really_quantized(default_run) -> None:
+    out, report = default_run
+    model = ov.Core().read_model(out / report["artifacts"]["INT8"]["path"])
+    assert sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops()) == \
+        report["quantization"]["fake_quantize_nodes"] > 10
+    assert report["artifacts"]["INT8"]["bytes"] < report["artifacts"]["FP32"]["bytes"] / 2
+
+
+def test_report_carries_provenance_and_speed(default_run) -> None:
+    out, report = default_run
+    assert {"openvino", "nncf", "numpy", "quantflow"} <= {k for k, v in report["versions"].items() if v}
+    assert "avx2" in report["cpu"]["isa"]
+    assert len(report["config_hash"]) == 64
+    for precision in ("FP32", "INT8"):
+        speed = report["results"][precision]["speed"]
+        assert speed["latency_ms_median"] > 0 and speed["throughput_fps"] > 0
+    text = (out / "report.md").read_text()
+    assert "| FP32 |" in text and "| INT8 |" in text and "Δ INT8−FP32" in text
+
+
+def test_accuracy_aware_reaches_a_tighter_target_and_reuses_fp32(default_run, tmp_path: Path) -> None:
+    """max_drop below what default quantization loses: layers are reverted until the search split holds."""
+    _, default = default_run
+    default_drop = default["results"]["FP32"]["metrics"]["AP"] - default["results"]["INT8"]["metrics"]["AP"]
+    max_drop = max(0.0, default_drop / 3)
+    out = tmp_path / "aa"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}",
+                     "--set", "evaluation.speed.enabled=false",
+                     "--set", f"quantization.openvino={{algorithm: accuracy_aware, max_drop: {max_drop:.5f}, "
+                              "test_fraction: 0.3, time_budget: 240}")
+    assert result.returncode in (0, 3), result.stderr
+    report = json.loads((out / "report.json").read_text())
+    q = report["quantization"]
+    assert report["fp32_from_cache"] is True and "reusing cached predictions" in " ".join(result.stderr.split())
+    assert q["steps"][0]["reverted_group"] == []
+    if result.returncode == 0:
+        assert q["target"]["reached"] and q["target"]["search_drop"] <= max_drop + 1e-9
+        assert q["reverted"], "reaching a tighter target needs layers back in floating point"
+    assert set(report["splits"]) == {"search", "test"}
+    assert report["splits"]["search"]["images"] + report["splits"]["test"]["images"] == \
+        report["dataset"]["images_evaluated"]
