@@ -25,6 +25,7 @@ from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
 from quantflow.registry import Registry
 from quantflow.speed import SpeedConfig
+from quantflow.tflite.config import TFLiteConfig
 
 
 def provider_field(registry: Registry, key: str = "type", default: str | None = None) -> Any:
@@ -100,6 +101,7 @@ class QuantizationConfig(StrictModel):
     openvino: provider_field(QUANTIZERS, key="algorithm", default="default") = Field(
         default_factory=lambda: QUANTIZERS.get("default", "").Config()
     )
+    tflite: TFLiteConfig | None = Field(default=None, description="TFLite variants (TF sources only).")
 
 
 class Config(StrictModel):

@@ -20,14 +20,20 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 def _rows(report: dict) -> list[list[str]]:
     """Accuracy rows per precision plus the delta row: the heart of every report."""
     keys = [k for k in SUMMARY_KEYS if k in report["results"]["FP32"]["metrics"]]
-    rows = [["precision", *keys, "latency ms", "FPS", "eval img/s", "size MB"]]
+    main = report["metric"]["main"]
+    reference = report["results"]["FP32"]["metrics"][main]
+    rows = [["model", *keys, f"Δ {main}", "latency ms", "FPS", "eval img/s", "size MB"]]
     for precision, result in report["results"].items():
-        artifact, speed = report["artifacts"].get(precision, {}), result.get("speed", {})
-        latency = f"{speed['latency_ms_median']:.2f}" if speed else "–"
-        fps = f"{speed['throughput_fps']:.1f}" if speed else "–"
-        rows.append([precision, *(_fmt(result["metrics"][k]) for k in keys), latency, fps,
-                     f"{result['images_per_second']:.1f}", f"{artifact.get('bytes', 0) / 1e6:.2f}"])
-    rows.append(["Δ INT8−FP32", *(_fmt(report["delta"].get(k), signed=True) for k in keys), "", "", "", ""])
+        speed = result.get("speed", {})
+        size = result.get("bytes") or report["artifacts"].get(precision, {}).get("bytes", 0)
+        value = result["metrics"][main]
+        rows.append([
+            precision, *(_fmt(result["metrics"][k]) for k in keys),
+            "" if precision == "FP32" else _fmt(None if value is None else value - reference, signed=True),
+            f"{speed['latency_ms_median']:.2f}" if speed else "–",
+            f"{speed['throughput_fps']:.1f}" if "throughput_fps" in speed else "–",
+            f"{result['images_per_second']:.1f}", f"{size / 1e6:.2f}",
+        ])
     return rows
 
 
@@ -71,6 +77,7 @@ def markdown(report: dict) -> str:
         f"- FP32 reference: {'reused from the cache' if report['fp32_from_cache'] else 'evaluated in this run'}",
         "",
         *_search_section(report),
+        *_tflite_section(report),
         "## Provenance",
         "",
         f"- config sha256 `{report['config_hash']}`, dataset fingerprint `{report['dataset']['fingerprint'][:16]}`",
@@ -113,6 +120,26 @@ def _search_section(report: dict) -> list[str]:
     return lines + [""]
 
 
+def _tflite_section(report: dict) -> list[str]:
+    """What each TFLite file really holds, and the warnings that matter for full-integer detectors."""
+    variants = {k: v for k, v in report["results"].items() if k.startswith("TFLite")}
+    if not variants:
+        return []
+    rows = [["variant", "file", "holds", "weights", "activations"]] + [
+        [name, result["file"], result["contents"]["kind"],
+         ", ".join(f"{k} {v}" for k, v in result["contents"]["weights"].items()),
+         ", ".join(f"{k} {v}" for k, v in result["contents"]["activations"].items())]
+        for name, result in variants.items()]
+    notes = report["tflite"]
+    lines = ["## TFLite variants", "", _markdown_table(rows), ""]
+    if notes.get("mixed_range_outputs"):
+        lines.append(f"- outputs mixing value ranges in one tensor: {', '.join(notes['mixed_range_outputs'])}")
+    if notes.get("kept_in_float"):
+        lines.append("- int8 layers kept in float (largest quantization error): "
+                     + ", ".join(f"`{k}` ({v:.2f} steps)" for k, v in notes["kept_in_float"].items()))
+    return lines + [""]
+
+
 def _speed_note(report: dict) -> str:
     speed = report["results"]["INT8"].get("speed")
     if not speed:
@@ -132,7 +159,7 @@ def terminal_table(report: dict) -> Table:
     rows = _rows(report)
     table = Table(title=f"{report['model']['name']} — {report['metric']['name']}")
     for header in rows[0]:
-        table.add_column(header, justify="left" if header == "precision" else "right")
+        table.add_column(header, justify="left" if header == "model" else "right")
     for row in rows[1:]:
         table.add_row(*row)
     return table

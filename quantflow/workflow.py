@@ -17,7 +17,7 @@ from quantflow.adapters.image_folder import ImageFolder
 from quantflow.cache import PredictionCache, files_digest, reference_key
 from quantflow.config import Config
 from quantflow.decoders import DECODERS, Decoder
-from quantflow.errors import QuantflowError, TargetNotReachedError
+from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
 from quantflow.evaluate import Predictions, predict
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult
@@ -31,6 +31,7 @@ from quantflow.runner import OpenVINORunner, runs_in_int8
 from quantflow.speed import measure_speed
 from quantflow.sources import conform_input, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
+from quantflow.tflite.stage import TF_FORMATS, TFLiteStage
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,11 @@ class Run:
         return {name: measure_speed(m, tensor, device, settings) for name, m in
                 (("FP32", fp32_model), ("INT8", int8_model))}
 
+    def check_tflite_source(self) -> None:
+        if self.config.quantization.tflite and source_format(self.config.model.source) not in TF_FORMATS:
+            raise UserInputError(f"quantization.tflite: needs a TF source ({' or '.join(TF_FORMATS)}), got "
+                                 f"{source_format(self.config.model.source)} {self.config.model.source.name}")
+
     def calibration(self) -> CalibrationData:
         source, pipeline = self.stages.calibration_source, self.stages.pipeline
         return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(source.load_image(i))[0])
@@ -209,6 +215,7 @@ def run_quantize(config: Config) -> dict:
     started = time.perf_counter()
     run = Run(config)
     s = run.stages
+    run.check_tflite_source()
     model = run.timed("load", prepare_model, config, s)
     overlap = run.calibration_overlap()
     if overlap:
@@ -235,6 +242,10 @@ def run_quantize(config: Config) -> dict:
         int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
         int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
         speed = run.timed("speed", run.speed, model, outcome.model)
+        tflite_results, tflite_notes = ({}, {})
+        if config.quantization.tflite:
+            stage = TFLiteStage(run, config.quantization.tflite, folder.path / "tflite")
+            tflite_results, tflite_notes = run.timed("tflite", stage.build, ground_truth, fp32_metric)
         run.timings["total"] = time.perf_counter() - started
 
         splits = {}
@@ -263,8 +274,10 @@ def run_quantize(config: Config) -> dict:
                              **outcome.details},
             "splits": splits,
             "results": {"FP32": _result(fp32_metric, fp32, speed["FP32"]),
-                        "INT8": _result(int8_metric, int8, speed["INT8"])},
+                        "INT8": _result(int8_metric, int8, speed["INT8"]),
+                        **{f"TFLite {variant}": result for variant, result in tflite_results.items()}},
             "delta": _delta(fp32_metric.summary, int8_metric.summary),
+            "tflite": tflite_notes,
             "fp32_from_cache": run.fp32_cached,
             "timings_s": run.timings,
             "artifacts": {"FP32": _artifact(fp32_xml, folder.path), "INT8": _artifact(int8_xml, folder.path)},

@@ -49,7 +49,7 @@ def test_report_carries_provenance_and_speed(default_run) -> None:
         speed = report["results"][precision]["speed"]
         assert speed["latency_ms_median"] > 0 and speed["throughput_fps"] > 0
     text = (out / "report.md").read_text()
-    assert "| FP32 |" in text and "| INT8 |" in text and "Δ INT8−FP32" in text
+    assert "| FP32 |" in text and "| INT8 |" in text and "Δ AP" in text
 
 
 def test_accuracy_aware_reaches_a_tighter_target_and_reuses_fp32(default_run, tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""The TFLite stage of a run: convert every configured variant, then judge each with the same dataset,
+preprocessing, decoder and metric as the OpenVINO models."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantflow.decoders import DECODERS
+from quantflow.errors import UserInputError
+from quantflow.evaluate import predict
+from quantflow.metrics import MetricResult
+from quantflow.tflite.config import TFLiteConfig
+from quantflow.tflite.convert import convert_variants
+from quantflow.tflite.debugger import worst_layers
+from quantflow.tflite.inspect import describe
+from quantflow.tflite.runner import LiteRTRunner
+
+log = logging.getLogger(__name__)
+TF_FORMATS = ("TF SavedModel", "frozen TF graph")
+
+
+def mixed_range_outputs(outputs: list[np.ndarray], names: list[str]) -> list[str]:
+    """Outputs whose last-axis columns span very different ranges (pixel coordinates beside 0–1 scores): one
+    per-tensor int8 scale cannot serve both, the trap that makes full-integer detectors find nothing."""
+    mixed = []
+    for name, output in zip(names, outputs):
+        if output.ndim < 2 or output.shape[-1] < 2:
+            continue
+        spans = np.abs(output.reshape(-1, output.shape[-1])).max(axis=0)
+        spans = spans[spans > 0]
+        if len(spans) > 1 and spans.max() / spans.min() > 50:
+            mixed.append(name)
+    return mixed
+
+
+def _latency(runner: LiteRTRunner, tensor: np.ndarray, runs: int, warmup: int) -> dict:
+    for _ in range(warmup):
+        runner.infer(tensor)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.infer(tensor)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90))}
+
+
+class TFLiteStage:
+    """Builds and evaluates the variants of one run; results are keyed `TFLite <variant>` for the report."""
+
+    def __init__(self, run, settings: TFLiteConfig, folder: Path) -> None:
+        self.run, self.settings, self.folder = run, settings, folder
+        config = run.config
+        self.input_name = next(iter(config.model.inputs), None)
+        self.output_names = list(config.model.outputs) or None
+        if run.stages.pipeline.spec.layout != "nhwc":
+            raise UserInputError("quantization.tflite: TFLite models take NHWC input; set the layout step to nhwc")
+
+    def calibration(self) -> np.ndarray:
+        s = self.run.stages
+        return np.concatenate([s.pipeline(s.calibration_source.load_image(i))[0] for i in s.calibration_ids])
+
+    def evaluate(self, path: Path, ground_truth, label: str) -> dict:
+        """Metric, speed, size and what the flatbuffer really holds, for one .tflite file."""
+        s, config = self.run.stages, self.run.config
+        runner = LiteRTRunner(path, self.settings.threads)
+        decoder = DECODERS.get(config.decoder.type, "decoder.type")(config.decoder)
+        decoder.bind(runner.output_infos())
+        predictions = predict(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label)
+        metric = s.metric.evaluate(ground_truth, predictions.rows, predictions.image_ids)
+        speed = config.evaluation.speed
+        tensor = s.pipeline(s.dataset.load_image(s.evaluation_ids[0]))[0]
+        return {
+            "metrics": metric.summary, "per_class": metric.per_class, "detections": int(len(predictions.rows)),
+            "images_per_second": predictions.images_per_second,
+            "speed": _latency(runner, tensor, speed.latency_runs, speed.warmup) if speed.enabled else {},
+            "file": path.name, "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "contents": describe(path),
+        }
+
+    def build(self, ground_truth, fp32: MetricResult) -> tuple[dict, dict]:
+        """All variants' results, and notes (mixed-range outputs, layers the int8 variant keeps in float)."""
+        config = self.run.config
+        calibration = self.calibration()
+        paths = convert_variants(config.model.source, list(self.settings.variants), self.settings.io, calibration,
+                                 self.folder, config.model.name, self.input_name, self.output_names)
+        results = {variant: self.evaluate(path, ground_truth, f"TFLite {variant}") for variant, path in paths.items()}
+        notes: dict = {"kept_in_float": {}}
+        if "fp32" in paths:
+            runner = LiteRTRunner(paths["fp32"])
+            names = [sorted(info.names, key=len)[0] for info in runner.output_infos()]
+            notes["mixed_range_outputs"] = mixed_range_outputs(runner.infer(calibration[:1]), names)
+            for name in notes["mixed_range_outputs"]:
+                log.warning("TFLite: output %s mixes value ranges in one tensor; full-integer int8 will lose "
+                            "precision there (keep decoding outside the model or split the output)", name)
+        drop = fp32.value - (results["int8"]["metrics"][fp32.main] or 0.0) if "int8" in results else 0.0
+        if self.settings.max_drop is not None and drop > self.settings.max_drop:
+            layers = worst_layers(config.model.source, calibration, input_name=self.input_name,
+                                  output_names=self.output_names)
+            log.info("TFLite int8 drop %.4f > max_drop %.4f: keeping %d layers in float", drop,
+                     self.settings.max_drop, len(layers))
+            if layers:
+                paths.update(convert_variants(config.model.source, ["int8"], self.settings.io, calibration,
+                                              self.folder, config.model.name, self.input_name, self.output_names,
+                                              denylist={"int8": list(layers)}))
+                results["int8"] = self.evaluate(paths["int8"], ground_truth, "TFLite int8 (selective)")
+            notes["kept_in_float"] = layers
+        return results, notes
