@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("quantize", "convert, evaluate FP32, quantize to INT8, evaluate INT8, write the run folder"),
-                       ("check", "validate the config, data, model and decoder without running anything")):
+                       ("check", "validate the config, data, model and decoder without running anything"),
+                       ("benchmark", "latency and throughput of the model, and of the INT8 IR of an earlier run")):
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("--config", required=True, help="YAML config file")
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -67,11 +68,20 @@ def _quantize(args) -> int:
     return 0
 
 
+def _benchmark(args) -> int:
+    from quantflow.benchmark import run_benchmark, speed_table
+    from quantflow.config import load_config
+    from quantflow.progress import console
+
+    console.print(speed_table(run_benchmark(load_config(args.config, args.overrides))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return {"check": _check, "quantize": _quantize}[args.command](args)
+        return {"check": _check, "quantize": _quantize, "benchmark": _benchmark}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
