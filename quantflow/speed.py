@@ -4,6 +4,7 @@ warm-up) and throughput (THROUGHPUT hint, all streams busy), with the streams an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import Field
@@ -18,19 +19,24 @@ class SpeedConfig(StrictModel):
     throughput_seconds: float = Field(default=3.0, gt=0, description="Duration of the throughput run.")
 
 
+def latency(infer: Callable[[], object], config: SpeedConfig) -> dict:
+    """Median and p90 of `config.latency_runs` timed calls of `infer` after `config.warmup` untimed ones."""
+    for _ in range(config.warmup):
+        infer()
+    times = []
+    for _ in range(config.latency_runs):
+        start = time.perf_counter()
+        infer()
+        times.append((time.perf_counter() - start) * 1000)
+    return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90))}
+
+
 def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
     import openvino as ov
 
     compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
-    for _ in range(config.warmup):
-        request.infer({0: tensor})
-    times = []
-    for _ in range(config.latency_runs):
-        start = time.perf_counter()
-        request.infer({0: tensor})
-        times.append((time.perf_counter() - start) * 1000)
-    return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90)),
+    return {**latency(lambda: request.infer({0: tensor}), config),
             "latency_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
 
 

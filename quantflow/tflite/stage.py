@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
 from quantflow.evaluate import predict
 from quantflow.metrics import MetricResult
+from quantflow.speed import latency
 from quantflow.tflite.config import TFLiteConfig
 from quantflow.tflite.convert import convert_variants
 from quantflow.tflite.debugger import worst_layers
@@ -36,17 +36,6 @@ def mixed_range_outputs(outputs: list[np.ndarray], names: list[str]) -> list[str
         if len(spans) > 1 and spans.max() / spans.min() > 50:
             mixed.append(name)
     return mixed
-
-
-def _latency(runner: LiteRTRunner, tensor: np.ndarray, runs: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        runner.infer(tensor)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner.infer(tensor)
-        times.append((time.perf_counter() - start) * 1000)
-    return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90))}
 
 
 class TFLiteStage:
@@ -77,7 +66,7 @@ class TFLiteStage:
         return {
             "metrics": metric.summary, "per_class": metric.per_class, "detections": int(len(predictions.rows)),
             "images_per_second": predictions.images_per_second,
-            "speed": _latency(runner, tensor, speed.latency_runs, speed.warmup) if speed.enabled else {},
+            "speed": latency(lambda: runner.infer(tensor), speed) if speed.enabled else {},
             "file": path.name, "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "contents": describe(path),
         }
