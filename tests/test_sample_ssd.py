@@ -73,3 +73,23 @@ def test_accuracy_aware_reaches_a_tighter_target_and_reuses_fp32(default_run, tm
     assert set(report["splits"]) == {"search", "test"}
     assert report["splits"]["search"]["images"] + report["splits"]["test"]["images"] == \
         report["dataset"]["images_evaluated"]
+
+
+def test_tflite_variants_judged_by_the_same_metric(tmp_path: Path) -> None:
+    """Every TFLite variant of the sample, evaluated like the OpenVINO models; full int8 keeps its AP."""
+    out = tmp_path / "tfl"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}",
+                     "--set", "evaluation.speed={latency_runs: 5, warmup: 1, throughput_seconds: 0.5}",
+                     "--set", "quantization.tflite={variants: [fp32, dynamic, float16, int8, int16x8]}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    fp32 = report["results"]["FP32"]["metrics"]["AP"]
+    kinds = {name: r["contents"]["kind"] for name, r in report["results"].items() if name.startswith("TFLite")}
+    assert kinds == {"TFLite fp32": "fp32", "TFLite dynamic": "dynamic", "TFLite float16": "float16",
+                     "TFLite int8": "int8", "TFLite int16x8": "int16x8"}
+    assert report["results"]["TFLite fp32"]["metrics"]["AP"] == pytest.approx(fp32, abs=2e-3)
+    assert fp32 - report["results"]["TFLite int8"]["metrics"]["AP"] <= 0.05
+    for name in kinds:
+        assert (out / "tflite" / report["results"][name]["file"]).is_file()
+        assert report["results"][name]["speed"]["latency_ms_median"] > 0
+    assert report["tflite"]["mixed_range_outputs"] == []
