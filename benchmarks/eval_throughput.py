@@ -1,0 +1,170 @@
+"""Images/s of quantflow's evaluation pass (read, preprocess, infer, decode, COCO metric) against the FPS that
+OpenVINO's benchmark_app gets from the same FP32 IR: how much of the hardware's speed an evaluation keeps.
+
+    python benchmarks/eval_throughput.py [--config configs/ssd.yml] [--set key=value ...] [--skip-ssdlite]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import ROOT, benchmark_app_fps, parser, spread
+
+from quantflow.config import load_config
+from quantflow.evaluate import predict
+from quantflow.runner import OpenVINORunner
+from quantflow.sources import save_ir
+from quantflow.workflow import Run, prepare_model
+
+TARGET = 0.85
+SSDLITE_CONFIG = ROOT / "configs" / "ssdlite_mobilenet_v2_person.yml"
+PHOTOS = ("astronaut", "camera", "coffee", "rocket", "chelsea")
+
+
+@dataclass
+class Subject:
+    """A model, its FP32 IR, the images it is evaluated on and the reference its metric scores against."""
+
+    title: str
+    run: Run
+    xml: Path
+    ground_truth: object = None
+
+
+def photo_folder(folder: Path, copies: int) -> Path:
+    """scikit-image's photographs as JPEG files (as tests/conftest.py writes them), each copied `copies` times."""
+    import cv2
+    import skimage.data
+
+    folder.mkdir(parents=True)
+    for name in PHOTOS:
+        image = getattr(skimage.data, name)()
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+        first = folder / f"{name}_00.jpg"
+        cv2.imwrite(str(first), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        for k in range(1, copies):
+            shutil.copy(first, folder / f"{name}_{k:02d}.jpg")
+    return folder
+
+
+def subject(title: str, config_path: Path, overrides: list[str], workdir: Path) -> Subject:
+    config = load_config(config_path, [*overrides, "evaluation.cache_dir=null"])
+    run = Run(config)
+    xml = workdir / config.model.name / "model.xml"
+    save_ir(prepare_model(config, run.stages), xml)
+    return Subject(title, run, xml)
+
+
+def compiled_model(xml: Path):
+    import openvino as ov
+
+    return ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+
+
+def predictions(s: Subject, compiled):
+    st = s.run.stages
+    return predict(OpenVINORunner(compiled), st.dataset, st.evaluation_ids, st.pipeline, st.decoder, "evaluation")
+
+
+def evaluation_pass(s: Subject, compiled) -> dict[str, float]:
+    """What quantflow does for one precision: `predict` over the evaluation images, then the metric."""
+    st = s.run.stages
+    start = time.perf_counter()
+    predicted = predictions(s, compiled)
+    st.metric.evaluate(s.ground_truth, predicted.rows, predicted.image_ids)
+    total = time.perf_counter() - start
+    return {"fps": len(st.evaluation_ids) / total, "predict_fps": predicted.images_per_second,
+            "metric_s": total - predicted.seconds}
+
+
+def serial_costs(s: Subject, compiled) -> dict[str, float]:
+    """ms per image of each non-inference step, run one after another on one thread (no overlap)."""
+    st, request = s.run.stages, compiled.create_infer_request()
+    times = {"read": 0.0, "preprocess": 0.0, "decode": 0.0}
+    for image_id in st.evaluation_ids:
+        t0 = time.perf_counter()
+        image = st.dataset.load_image(image_id)
+        t1 = time.perf_counter()
+        tensor, geometry = st.pipeline(image)
+        t2 = time.perf_counter()
+        request.infer({0: tensor})
+        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
+        t3 = time.perf_counter()
+        detections = st.decoder.decode(outputs)  # what predict's callback does per image
+        geometry.boxes_to_original(detections.boxes)
+        st.dataset.category_of(detections.labels)
+        t4 = time.perf_counter()
+        times["read"] += t1 - t0
+        times["preprocess"] += t2 - t1
+        times["decode"] += t4 - t3
+    return {k: 1000 * v / len(st.evaluation_ids) for k, v in times.items()}
+
+
+def measure(s: Subject, repeat: int, seconds: int) -> None:
+    """Alternate quantflow's pass and benchmark_app (random inputs, then the evaluated images: a model with NMS
+    inside runs slower on noise), then explain the ratio with per-image costs."""
+    st = s.run.stages
+    images, folder = len(st.evaluation_ids), st.dataset.file_of(st.evaluation_ids[0]).parent
+    compiled = compiled_model(s.xml)
+    # Warm-up pass, which also gives the reference: the annotations, or FP32 pseudo labels for an image folder.
+    s.ground_truth = s.run.ground_truth(predictions(s, compiled))[0]
+    passes, fps = [], {"random inputs": [], f"-i {folder.name}/": []}
+    for rep in range(repeat):
+        steps = ["quantflow", *fps]
+        for step in (steps if rep % 2 == 0 else steps[::-1]):
+            if step == "quantflow":
+                passes.append(evaluation_pass(s, compiled))
+            else:
+                fps[step].append(benchmark_app_fps(s.xml, seconds, folder if step.startswith("-i") else None))
+    print(f"\n== {s.title}: {images} images")
+    print(f"quantflow predict() + metric.evaluate(): {spread([p['fps'] for p in passes], ' img/s', 1)}")
+    print(f"  predict() alone:                       {spread([p['predict_fps'] for p in passes], ' img/s', 1)}")
+    print(f"  metric.evaluate():                     {spread([p['metric_s'] for p in passes], ' s')}")
+    ratios = {}
+    for inputs, values in fps.items():
+        ratios[inputs] = statistics.median(p["fps"] / f for p, f in zip(passes, values))
+        predict_only = statistics.median(p["predict_fps"] / f for p, f in zip(passes, values))
+        print(f"benchmark_app -hint throughput -t {seconds}, {inputs}: {spread(values, ' FPS', 1)}")
+        print(f"  ratio (median of paired runs): {ratios[inputs]:.3f}; predict() alone: {predict_only:.3f}")
+    worst = min(ratios.values())
+    print(f"target ratio >= {TARGET} (against both): {'met' if worst >= TARGET else 'MISSED'} ({worst:.3f})")
+
+    costs = serial_costs(s, compiled)
+    costs["metric"] = 1000 * statistics.median(p["metric_s"] for p in passes) / images
+    infer = 1000 / statistics.median(fps[f"-i {folder.name}/"])
+    cores = len(os.sched_getaffinity(0))
+    # Read, preprocess and decode overlap with inference but share its cores; the metric runs after it.
+    ceiling = infer / (infer + (costs["read"] + costs["preprocess"] + costs["decode"]) / cores + costs["metric"])
+    print(f"per image: inference {infer:.2f} ms (benchmark_app on the images, {cores} cores); one-thread costs: "
+          + ", ".join(f"{k} {v:.2f} ms" for k, v in costs.items()))
+    print(f"best ratio this work allows on {cores} cores (perfect overlap, metric after predict): {ceiling:.3f}")
+
+
+def main() -> None:
+    args = parser(__doc__.split("\n\n")[0], repeat=5)
+    args.add_argument("--seconds", type=int, default=5, help="benchmark_app duration (-t)")
+    args.add_argument("--skip-ssdlite", action="store_true", help="only the configured model")
+    options = args.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        subjects = [subject(f"{options.config.name} (timed: predict + COCO AP vs the annotations)", options.config,
+                            options.overrides, workdir)]
+        if not options.skip_ssdlite:
+            photos = photo_folder(workdir / "photos", copies=20)
+            subjects.append(subject(
+                "SSDLite-MobileNetV2 person, scikit-image photos x20 (timed: predict + COCO AP vs FP32 pseudo labels)",
+                SSDLITE_CONFIG, [f"dataset={{type: image_folder, images: {photos}}}", "metric=coco_ap",
+                                 f"calibration.images={photos}", "calibration.subset_size=100"], workdir))
+        for s in subjects:
+            measure(s, options.repeat, options.seconds)
+
+
+if __name__ == "__main__":
+    main()
