@@ -25,15 +25,15 @@ TF_FORMATS = ("TF SavedModel", "frozen TF graph")
 
 
 def mixed_range_outputs(outputs: list[np.ndarray], names: list[str]) -> list[str]:
-    """Outputs whose last-axis columns span very different ranges (pixel coordinates beside 0–1 scores): one
-    per-tensor int8 scale cannot serve both, the trap that makes full-integer detectors find nothing."""
+    """Outputs whose last axis holds both coordinate-range columns (beyond ±10, e.g. pixels) and score-range
+    columns (within ±1): one per-tensor int8 scale cannot serve both, the trap that makes full-integer
+    detectors find nothing. `outputs` may stack several samples along any leading axis."""
     mixed = []
     for name, output in zip(names, outputs):
         if output.ndim < 2 or output.shape[-1] < 2:
             continue
         spans = np.abs(output.reshape(-1, output.shape[-1])).max(axis=0)
-        spans = spans[spans > 0]
-        if len(spans) > 1 and spans.max() / spans.min() > 50:
+        if spans.max() > 10 and (spans <= 1).any():
             mixed.append(name)
     return mixed
 
@@ -82,7 +82,9 @@ class TFLiteStage:
         if "fp32" in paths:
             runner = LiteRTRunner(paths["fp32"])
             names = [sorted(info.names, key=len)[0] for info in runner.output_infos()]
-            notes["mixed_range_outputs"] = mixed_range_outputs(runner.infer(calibration[:1]), names)
+            samples = [runner.infer(calibration[i : i + 1]) for i in range(min(8, len(calibration)))]
+            stacked = [np.concatenate([sample[k] for sample in samples]) for k in range(len(names))]
+            notes["mixed_range_outputs"] = mixed_range_outputs(stacked, names)
             for name in notes["mixed_range_outputs"]:
                 log.warning("TFLite: output %s mixes value ranges in one tensor; full-integer int8 will lose "
                             "precision there (keep decoding outside the model or split the output)", name)
