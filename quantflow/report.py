@@ -72,6 +72,8 @@ def markdown(report: dict) -> str:
         "",
         f"- algorithm: {report['quantization']['algorithm']}; settings: `{report['quantization']['settings']}`",
         f"- FakeQuantize nodes in the INT8 model: {report['quantization']['fake_quantize_nodes']}",
+        f"- kept in floating point by `ignored_scope.auto`: "
+        f"{', '.join(op['name'] for op in report['quantization'].get('auto_ignored', [])) or 'nothing'}",
         f"- calibration: {calibration['subset_size']} images from {calibration['source']} (seed "
         f"{calibration['seed']}); {calibration['overlap_with_evaluation']} of them also evaluated",
         f"- FP32 reference: {'reused from the cache' if report['fp32_from_cache'] else 'evaluated in this run'}",

@@ -93,3 +93,20 @@ def test_tflite_variants_judged_by_the_same_metric(tmp_path: Path) -> None:
         assert (out / "tflite" / report["results"][name]["file"]).is_file()
         assert report["results"][name]["speed"]["latency_ms_median"] > 0
     assert report["tflite"]["mixed_range_outputs"] == []
+
+
+def test_budget_ends_an_unreachable_search_with_exit_code_3(default_run, tmp_path: Path) -> None:
+    """A zero-drop target with a one-second budget: the search stops, the best model is saved, exit code 3."""
+    out = tmp_path / "budget"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}",
+                     "--set", "evaluation.speed.enabled=false",
+                     "--set", "quantization.openvino={algorithm: accuracy_aware, max_drop: 0.0, time_budget: 1, "
+                              "ignored_scope: {auto: [detection_head]}}")
+    assert result.returncode == 3, result.stderr
+    assert "accuracy target not reached (time_budget)" in result.stderr and "Traceback" not in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    target = report["quantization"]["target"]
+    assert target["stop_reason"] == "time_budget" and not target["reached"]
+    assert len(report["quantization"]["steps"]) <= 2
+    assert (out / "INT8" / "ssd-shapes.xml").is_file()
+    assert {op["type"] for op in report["quantization"]["auto_ignored"]} >= {"Reshape"}
