@@ -8,6 +8,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,15 @@ def spread(values: Sequence[float], unit: str = "", digits: int = 2) -> str:
     """`median (min–max, n=…)`: the median is the figure, the range shows how noisy the machine was."""
     return (f"{statistics.median(values):.{digits}f}{unit} (min {min(values):.{digits}f}, "
             f"max {max(values):.{digits}f}, n={len(values)})")
+
+
+def wall_time(command: list[str]) -> float:
+    """Seconds one whole command takes; a failing command stops the benchmark with its stderr."""
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 def benchmark_app_fps(xml: Path, seconds: int, images: Path | None = None) -> float:

@@ -7,20 +7,11 @@ libraries must not load) and `quantflow check` (validates config, data, model an
 from __future__ import annotations
 
 import statistics
-import subprocess
-import time
 
-from common import parser, quantflow_command, spread
+from common import parser, quantflow_command, spread, wall_time
 
 TARGET_HELP = 1.0
 
-
-def wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -33,7 +24,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in commands}
     for rep in range(options.repeat):
         for name in (commands if rep % 2 == 0 else reversed(commands)):
-            times[name].append(wall(commands[name]))
+            times[name].append(wall_time(commands[name]))
     print(f"command: {' '.join(quantflow)}")
     for name, values in times.items():
         print(f"quantflow {name}: {spread(values, ' s', 3)}")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import parser, quantflow_command, spread
+from common import parser, quantflow_command, spread, wall_time
 
 from quantflow.config import load_config
 
@@ -22,13 +20,6 @@ TARGET = 1.10
 PLAIN = Path(__file__).resolve().parent / "plain_nncf_flow.py"
 STAGES = ("load", "evaluate_fp32", "quantize", "evaluate_int8")
 
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -47,7 +38,7 @@ def main() -> None:
         for rep in range(options.repeat):
             for name in (("quantflow", "plain") if rep % 2 == 0 else ("plain", "quantflow")):
                 out = Path(tmp) / f"{name}{rep}"
-                times[name].append(timed([*quantflow, f"--set=output={out}"] if name == "quantflow"
+                times[name].append(wall_time([*quantflow, f"--set=output={out}"] if name == "quantflow"
                                          else [*plain, "--out", str(out)]))
                 report = json.loads((out / "report.json").read_text())
                 seconds = report["timings_s"]
