@@ -161,7 +161,7 @@ class Run:
                 rows = self.predict(compiled_model, ids, f"search: {len(ids)} images").rows
             else:
                 rows = _rows_of(fp32, ids)
-            result = s.metric.evaluate(ground_truth, rows, ids)
+            result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
             return result.value, [result.per_item.get(i, 0.0) for i in ids]
 
         return ValidationData(s.search_ids, lambda i: s.pipeline(s.dataset.load_image(i))[0], score)

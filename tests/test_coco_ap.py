@@ -114,10 +114,11 @@ def assert_summary_matches(summary: dict[str, float | None], stats: np.ndarray) 
             assert summary[name] == pytest.approx(expected, abs=1e-9), name
 
 
-def evaluate(gt_path: Path, rows: np.ndarray, image_ids: list[int], max_detections: int = 100):
+def evaluate(gt_path: Path, rows: np.ndarray, image_ids: list[int], max_detections: int = 100,
+             per_item: bool = False):
     """CocoAP on the adapter's ground-truth index."""
     metric = CocoAP(CocoAP.Config(type="coco_ap", max_detections=max_detections))
-    return metric.evaluate(load_coco(gt_path, "where"), rows, image_ids)
+    return metric.evaluate(load_coco(gt_path, "where"), rows, image_ids, per_item=per_item)
 
 
 def test_summary_equals_cocoeval(dataset, capsys) -> None:
@@ -226,7 +227,8 @@ def test_perfect_detections_score_one(dataset) -> None:
 
 def test_per_image_ap_equals_cocoeval_per_image_and_category(dataset) -> None:
     gt_path, rows = dataset
-    result = evaluate(gt_path, rows, IMAGE_IDS)
+    assert evaluate(gt_path, rows, IMAGE_IDS).per_item == {}
+    result = evaluate(gt_path, rows, IMAGE_IDS, per_item=True)
     assert set(result.per_item) == set(IMAGE_IDS)
     for image_id in IMAGE_IDS:
         per_category = [reference(gt_path, rows, img_ids=[image_id], cat_ids=[c["id"]])[0] for c in CATEGORIES]
@@ -240,5 +242,5 @@ def test_per_image_ap_equals_cocoeval_per_image_and_category(dataset) -> None:
 
 def test_per_image_ap_without_predictions(dataset) -> None:
     gt_path, _ = dataset
-    result = evaluate(gt_path, np.zeros((0, 7)), IMAGE_IDS)
+    result = evaluate(gt_path, np.zeros((0, 7)), IMAGE_IDS, per_item=True)
     assert result.per_item == {i: (1.0 if i == EMPTY_IMAGE else 0.0) for i in IMAGE_IDS}

@@ -28,7 +28,8 @@ class MetricResult:
 
 
 class Metric:
-    """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids)`.
+    """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids, per_item)`;
+    per-item values cost time and only accuracy-aware searches ask for them.
 
     predictions: [N, 7] float64 rows (image_id, x, y, w, h, score, category_id) in original pixels,
     the array layout pycocotools' `loadRes` takes.
@@ -39,5 +40,6 @@ class Metric:
     def __init__(self, config) -> None:
         self.config = config
 
-    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int]) -> MetricResult:
+    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
+                 per_item: bool = False) -> MetricResult:
         raise NotImplementedError

@@ -49,7 +49,8 @@ class CocoAP(Metric):
             default=None, description="Category names to evaluate (e.g. [person] for a person-only model); all if unset."
         )
 
-    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int]) -> MetricResult:
+    def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
+                 per_item: bool = False) -> MetricResult:
         from pycocotools.cocoeval import COCOeval
 
         predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, 7)
@@ -67,7 +68,8 @@ class CocoAP(Metric):
         precision = evaluator.eval["precision"][:, :, :, 0, -1]
         stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
         summary = {name: _defined(v) for name, v in zip(STAT_NAMES, stats)}
-        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image_ap(evaluator))
+        per_image = per_image_ap(evaluator) if per_item else {}
+        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image)
 
     def _category_ids(self, ground_truth) -> list[int]:
         by_name = {category["name"]: category_id for category_id, category in ground_truth.cats.items()}
