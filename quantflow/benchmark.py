@@ -16,7 +16,7 @@ def run_benchmark(config: Config) -> dict:
 
     stages = build_stages(config)
     model = prepare_model(config, stages)
-    tensor = stages.pipeline(stages.dataset.load_image(stages.evaluation_ids[0]))[0]
+    tensor = stages.pipeline(*stages.dataset.load_sample(stages.evaluation_ids[0]))[0]
     device, settings = config.evaluation.device, config.evaluation.speed
     results = {"FP32": measure_speed(model, tensor, device, settings)}
     int8_xml = config.output / "INT8" / f"{config.model.name}.xml"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
 
 from quantflow.config_base import ExistingPath, OutputPath, ProviderConfig, StrictModel
 from quantflow.adapters import ADAPTERS
@@ -79,12 +79,34 @@ class ModelConfig(StrictModel):
     outputs: list[str] = Field(default_factory=list, description="Output tensor names to cut a frozen graph at.")
 
 
+def _steps_only(value: Any) -> Any:
+    """A bare list of steps is the common form: `preprocessing: [...]` means `preprocessing: {steps: [...]}`."""
+    return {"steps": value} if isinstance(value, list) else value
+
+
+class PreprocessingConfig(StrictModel):
+    steps: list[step_field(STEPS)] = Field(min_length=1, description="Ordered steps from BGR image to model input.")
+    embed: bool = Field(
+        default=False, description="Also build models taking raw uint8 BGR images with the steps inside the graph "
+        "(and a heatmap argmax, for pose); the report compares them with external processing."
+    )
+
+
 class CalibrationConfig(StrictModel):
     images: ExistingPath | None = Field(
         default=None, description="Folder of calibration images; default: a subset of the dataset itself."
     )
+    dataset: provider_field(ADAPTERS) | None = Field(
+        default=None, description="A dataset section to calibrate on instead (e.g. person crops for top-down pose)."
+    )
     subset_size: int = Field(default=300, gt=0, description="Number of calibration images.")
     seed: int = Field(default=0, description="Seed of the calibration subset draw.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CalibrationConfig":
+        if self.images and self.dataset:
+            raise ValueError("set either images or dataset, not both")
+        return self
 
 
 class EvaluationConfig(StrictModel):
@@ -107,7 +129,7 @@ class QuantizationConfig(StrictModel):
 class Config(StrictModel):
     model: ModelConfig
     dataset: provider_field(ADAPTERS)
-    preprocessing: list[step_field(STEPS)] = Field(min_length=1)
+    preprocessing: Annotated[PreprocessingConfig, BeforeValidator(_steps_only)]
     decoder: provider_field(DECODERS)
     metric: provider_field(METRICS)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
@@ -144,11 +166,13 @@ def apply_override(raw: dict, assignment: str) -> None:
             node = node[part]
 
 
-def format_validation_error(error: ValidationError) -> str:
-    """One line per problem: `dotted.key.path: message`."""
+def format_validation_error(error: ValidationError, steps_as_list: bool = False) -> str:
+    """One line per problem: `dotted.key.path: message` (with `preprocessing.N` when the steps were a list)."""
     lines = []
     for item in error.errors():
         path = ".".join(str(p) for p in item["loc"]) or "config"
+        if steps_as_list:
+            path = path.replace("preprocessing.steps", "preprocessing", 1)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -176,4 +200,4 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     try:
         return Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        raise UserInputError(format_validation_error(exc)) from None
+        raise UserInputError(format_validation_error(exc, isinstance(raw.get("preprocessing"), list))) from None

@@ -11,6 +11,7 @@ import numpy as np
 
 from quantflow.adapters import DatasetAdapter
 from quantflow.decoders import Decoder
+from quantflow.metrics import MetricResult
 from quantflow.preprocessing import Pipeline
 from quantflow.progress import progress_bar
 from quantflow.runner import OpenVINORunner, bounded_map
@@ -18,7 +19,8 @@ from quantflow.runner import OpenVINORunner, bounded_map
 
 @dataclass(frozen=True)
 class Predictions:
-    """rows: [N, 7] float64 (image_id, x, y, w, h, score, category_id) in original pixels; seconds: wall time."""
+    """rows: result rows in original-image coordinates, column 0 the sample id (for detection the COCO box
+    rows image_id, x, y, w, h, score, category_id); image_ids: the samples evaluated; seconds: wall time."""
 
     rows: np.ndarray
     image_ids: list[int]
@@ -31,24 +33,17 @@ class Predictions:
 
 def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
             decoder: Decoder, label: str) -> Predictions:
-    """Detections of every image, in COCO result rows; memory holds only the rows and a few images in flight."""
+    """Result rows of every sample; memory holds only the rows and a few samples in flight."""
     per_image: dict[int, np.ndarray] = {}
     lock = threading.Lock()
 
     def prepare(image_id: int):
-        tensor, geometry = pipeline(dataset.load_image(image_id))
+        tensor, geometry = pipeline(*dataset.load_sample(image_id))
         return image_id, tensor, geometry
 
     def collect(key, outputs: list[np.ndarray]) -> None:
         image_id, geometry = key
-        detections = decoder.decode(outputs)
-        boxes = geometry.boxes_to_original(detections.boxes)
-        categories = dataset.category_of(detections.labels)
-        keep = categories >= 0
-        rows = np.column_stack([
-            np.full(keep.sum(), image_id), boxes[keep, :2], boxes[keep, 2:] - boxes[keep, :2],
-            detections.scores[keep], categories[keep],
-        ]) if keep.any() else np.zeros((0, 7))
+        rows = dataset.rows(image_id, decoder.decode(outputs), geometry)
         with lock:
             per_image[image_id] = rows
         bar.advance(task)
@@ -60,4 +55,10 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
         runner.run((((image_id, geometry), tensor) for image_id, tensor, geometry in prepared), collect)
     seconds = time.perf_counter() - start
     rows = [per_image[i] for i in image_ids]
-    return Predictions(np.concatenate(rows) if rows else np.zeros((0, 7)), list(image_ids), seconds)
+    return Predictions(np.concatenate(rows) if rows else np.zeros((0, dataset.row_width)), list(image_ids), seconds)
+
+
+def result_entry(metric: MetricResult, predictions: Predictions) -> dict:
+    """The report entry of one evaluated model: metric summary and breakdown, result count, evaluation rate."""
+    return {"metrics": metric.summary, "breakdown": metric.breakdown, "breakdown_label": list(metric.breakdown_label),
+            "results": int(len(predictions.rows)), "images_per_second": predictions.images_per_second}

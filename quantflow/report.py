@@ -8,7 +8,7 @@ from rich.table import Table
 
 from quantflow.rundir import write_json_atomic, write_text_atomic
 
-SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR")
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -44,12 +44,12 @@ def _markdown_table(rows: list[list[str]]) -> str:
 
 
 def markdown(report: dict) -> str:
-    per_class = report["results"]["FP32"].get("per_class", {})
-    int8_per_class = report["results"]["INT8"].get("per_class", {})
-    class_rows = [["class", "FP32 AP", "INT8 AP", "Δ"]] + [
-        [name, _fmt(value), _fmt(int8_per_class.get(name)),
-         _fmt(None if value is None or int8_per_class.get(name) is None else int8_per_class[name] - value, True)]
-        for name, value in per_class.items()
+    fp32, int8 = report["results"]["FP32"], report["results"]["INT8"]
+    part, value_name = fp32["breakdown_label"]
+    breakdown_rows = [[part, f"FP32 {value_name}", f"INT8 {value_name}", "Δ"]] + [
+        [name, _fmt(value), _fmt(int8["breakdown"].get(name)),
+         _fmt(None if value is None or int8["breakdown"].get(name) is None else int8["breakdown"][name] - value, True)]
+        for name, value in fp32["breakdown"].items()
     ]
     calibration = report["calibration"]
     versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
@@ -64,9 +64,9 @@ def markdown(report: dict) -> str:
         "",
         _markdown_table(_rows(report)),
         "",
-        "## Per class",
+        f"## {value_name} per {part}",
         "",
-        _markdown_table(class_rows),
+        _markdown_table(breakdown_rows),
         "",
         "## Quantization",
         "",
@@ -78,6 +78,7 @@ def markdown(report: dict) -> str:
         f"{calibration['seed']}); {calibration['overlap_with_evaluation']} of them also evaluated",
         f"- FP32 reference: {'reused from the cache' if report['fp32_from_cache'] else 'evaluated in this run'}",
         "",
+        *_embedded_section(report),
         *_search_section(report),
         *_tflite_section(report),
         "## Provenance",
@@ -120,6 +121,30 @@ def _search_section(report: dict) -> list[str]:
               f"Kept in floating point: {len(reverted)} of {counts['before_search']} quantized operations.", ""]
     lines += [f"- `{op['name']}` ({op['type']})" for op in reverted]
     return lines + [""]
+
+
+def _embedded_section(report: dict) -> list[str]:
+    """Processing inside the graph vs outside: accuracy, agreement and per-sample time of both."""
+    main = report["metric"]["main"]
+    rows = [["precision", f"{main} external", f"{main} embedded", "Δ", "keypoint shift px",
+             "external: preprocess + infer ms", "embedded: infer ms"]]
+    for precision in ("FP32", "INT8"):
+        merged = report["results"].get(f"{precision} embedded")
+        if not merged:
+            continue
+        external = report["results"][precision]
+        ext_value, emb_value = external["metrics"][main], merged["metrics"][main]
+        pre, infer = merged["external_preprocess_ms"], external["speed"].get("latency_ms_median")
+        rows.append([precision, _fmt(ext_value), _fmt(emb_value), _fmt(emb_value - ext_value, True),
+                     "–" if merged["keypoint_shift_px"] is None else f"{merged['keypoint_shift_px']:.3f}",
+                     f"{pre:.2f} + {infer:.2f} = {pre + infer:.2f}" if pre is not None and infer else "–",
+                     f"{merged['speed']['latency_ms_median']:.2f}" if merged["speed"] else "–"])
+    if len(rows) == 1:
+        return []
+    return ["## Embedded vs external processing", "",
+            "Embedded models take the raw uint8 BGR image (or crop) and run resize, colour conversion, "
+            "normalization and layout (and, for pose, the heatmap argmax) inside the graph.", "",
+            _markdown_table(rows), ""]
 
 
 def _tflite_section(report: dict) -> list[str]:

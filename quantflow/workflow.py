@@ -17,10 +17,11 @@ from quantflow.adapters.image_folder import ImageFolder
 from quantflow.cache import PredictionCache, files_digest, reference_key
 from quantflow.config import Config
 from quantflow.decoders import DECODERS, Decoder
+from quantflow.embed import embedded
 from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
-from quantflow.evaluate import Predictions, predict
+from quantflow.evaluate import Predictions, predict, result_entry
 from quantflow.graph import count_ops
-from quantflow.metrics import METRICS, Metric, MetricResult
+from quantflow.metrics import METRICS, Metric
 from quantflow.preprocessing import Pipeline
 from quantflow.provenance import cpu_info, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
@@ -28,7 +29,7 @@ from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, Validat
 from quantflow.report import write_reports
 from quantflow.rundir import RunFolder
 from quantflow.runner import OpenVINORunner, runs_in_int8
-from quantflow.speed import measure_speed
+from quantflow.speed import latency, measure_speed
 from quantflow.sources import conform_input, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
 from quantflow.tflite.stage import TF_FORMATS, TFLiteStage
@@ -55,8 +56,20 @@ class Stages:
 def build_stages(config: Config) -> Stages:
     """Construct all providers; any bad input surfaces here as a UserInputError."""
     dataset = ADAPTERS.get(config.dataset.type, "dataset.type")(config.dataset)
-    calibration_source = (ImageFolder.from_folder(config.calibration.images, "calibration.images")
-                          if config.calibration.images else dataset)
+    decoder = DECODERS.get(config.decoder.type, "decoder.type")(config.decoder)
+    metric = METRICS.get(config.metric.type, "metric.type")(config.metric)
+    for key, provider in (("decoder", decoder), ("metric", metric)):
+        if provider.task != dataset.task:
+            raise UserInputError(f"{key}.type: {getattr(config, key).type} is for {provider.task}, but dataset "
+                                 f"{config.dataset.type} is a {dataset.task} dataset")
+    calibration_source = dataset
+    if config.calibration.images:
+        calibration_source = ImageFolder.from_folder(config.calibration.images, "calibration.images")
+    elif config.calibration.dataset:
+        try:
+            calibration_source = ADAPTERS.get(config.calibration.dataset.type, "")(config.calibration.dataset)
+        except UserInputError as exc:  # adapters name their own keys as dataset.*
+            raise UserInputError(f"calibration.{exc}") from None
     quantizer = QUANTIZERS.get(config.quantization.openvino.algorithm, "quantization.openvino.algorithm")(
         config.quantization.openvino)
     evaluation_ids = seeded_subset(dataset.ids(), config.evaluation.max_images, config.evaluation.seed,
@@ -64,9 +77,9 @@ def build_stages(config: Config) -> Stages:
     search_ids, test_ids = _search_and_test(evaluation_ids, config.quantization.openvino)
     return Stages(
         dataset=dataset,
-        pipeline=Pipeline(config.preprocessing),
-        decoder=DECODERS.get(config.decoder.type, "decoder.type")(config.decoder),
-        metric=METRICS.get(config.metric.type, "metric.type")(config.metric),
+        pipeline=Pipeline(config.preprocessing.steps),
+        decoder=decoder,
+        metric=metric,
         quantizer=quantizer,
         calibration_source=calibration_source,
         evaluation_ids=evaluation_ids,
@@ -124,8 +137,9 @@ class Run:
         c = self.config
         key = reference_key({
             "model": files_digest(c.model.source), "inputs": c.model.inputs, "outputs": c.model.outputs,
-            "dataset": self.stages.dataset.fingerprint(), "ids": self.stages.evaluation_ids,
-            "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing],
+            "dataset": [self.stages.dataset.fingerprint(), c.dataset.model_dump(mode="json")],
+            "ids": self.stages.evaluation_ids,
+            "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing.steps],
             "decoder": c.decoder.model_dump(mode="json"), "device": c.evaluation.device,
             "versions": [__version__, versions()["openvino"]],
         })
@@ -144,7 +158,7 @@ class Run:
     def ground_truth(self, fp32: Predictions):
         """The dataset's labels, or in annotation-free mode the FP32 predictions above the threshold."""
         if self.stages.dataset.has_labels:
-            return self.stages.dataset.coco, "dataset annotations"
+            return self.stages.dataset.ground_truth(), "dataset annotations"
         sizes = {i: self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
         threshold = self.config.dataset.pseudo_label_threshold
         reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
@@ -164,7 +178,7 @@ class Run:
             result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
             return result.value, [result.per_item.get(i, 0.0) for i in ids]
 
-        return ValidationData(s.search_ids, lambda i: s.pipeline(s.dataset.load_image(i))[0], score)
+        return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score)
 
     def speed(self, fp32_model, int8_model) -> dict:
         """Latency and throughput of both precisions on the first evaluation image, measured back to back."""
@@ -172,10 +186,35 @@ class Run:
         if not settings.enabled:
             return {"FP32": {}, "INT8": {}}
         s = self.stages
-        tensor = s.pipeline(s.dataset.load_image(s.evaluation_ids[0]))[0]
+        tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
         device = self.config.evaluation.device
         return {name: measure_speed(m, tensor, device, settings) for name, m in
                 (("FP32", fp32_model), ("INT8", int8_model))}
+
+    def embedded(self, models: dict, ground_truth, external: dict[str, Predictions], folder: Path) -> dict:
+        """Each model with its processing inside the graph: saved, evaluated on raw images and timed, with the
+        external preprocessing time for comparison and, for pose, how far the keypoints moved."""
+        s, settings = self.stages, self.config.evaluation.speed
+        raw = Pipeline([])
+        sample = s.dataset.load_sample(s.evaluation_ids[0])
+        preprocess = latency(lambda: s.pipeline(*sample), settings) if settings.enabled else {}
+        results = {}
+        for name, model in models.items():
+            merged, decoder = embedded(model, s.pipeline, s.decoder)
+            xml = folder / f"{name}-embedded" / f"{self.config.model.name}.xml"
+            save_ir(merged, xml)
+            predictions = predict(OpenVINORunner(merged, self.config.evaluation.device), s.dataset, s.evaluation_ids,
+                                  raw, decoder, f"{name} embedded evaluation")
+            metric = s.metric.evaluate(ground_truth, predictions.rows, predictions.image_ids)
+            speed = (measure_speed(merged, raw(*sample)[0], self.config.evaluation.device, settings)
+                     if settings.enabled else {})
+            results[f"{name} embedded"] = {
+                **result_entry(metric, predictions), "speed": speed, **_artifact(xml, folder),
+                "external_preprocess_ms": preprocess.get("latency_ms_median"),
+                "keypoint_shift_px": (keypoint_shift(external[name].rows, predictions.rows)
+                                      if s.dataset.task == "keypoints" else None),
+            }
+        return results
 
     def check_tflite_source(self) -> None:
         if self.config.quantization.tflite and source_format(self.config.model.source) not in TF_FORMATS:
@@ -184,7 +223,7 @@ class Run:
 
     def calibration(self) -> CalibrationData:
         source, pipeline = self.stages.calibration_source, self.stages.pipeline
-        return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(source.load_image(i))[0])
+        return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(*source.load_sample(i))[0])
 
     def calibration_overlap(self) -> int:
         """Calibration images that are also evaluated: they flatter INT8, so the report counts them."""
@@ -194,15 +233,17 @@ class Run:
         return len(set(s.calibration_ids) & set(s.evaluation_ids))
 
 
-def _result(metric: MetricResult, predictions: Predictions, speed: dict) -> dict:
-    return {"metrics": metric.summary, "per_class": metric.per_class, "detections": int(len(predictions.rows)),
-            "images_per_second": predictions.images_per_second, "speed": speed}
 
 
 def _artifact(xml: Path, root: Path) -> dict:
     bin_path = xml.with_suffix(".bin")
     return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
             "sha256": hashlib.sha256(bin_path.read_bytes()).hexdigest()}
+
+
+def keypoint_shift(reference: np.ndarray, other: np.ndarray) -> float:
+    """Mean distance in pixels between the keypoints of two passes over the same samples (rows in order)."""
+    return float(np.hypot(other[:, 4::3] - reference[:, 4::3], other[:, 5::3] - reference[:, 5::3]).mean())
 
 
 def _delta(fp32: dict, int8: dict) -> dict:
@@ -242,6 +283,9 @@ def run_quantize(config: Config) -> dict:
         int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
         int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
         speed = run.timed("speed", run.speed, model, outcome.model)
+        embedded_results = (run.timed("embedded", run.embedded, {"FP32": model, "INT8": outcome.model}, ground_truth,
+                                      {"FP32": fp32, "INT8": int8}, folder.path)
+                            if config.preprocessing.embed else {})
         tflite_results, tflite_notes = ({}, {})
         if config.quantization.tflite:
             stage = TFLiteStage(run, config.quantization.tflite, folder.path / "tflite")
@@ -273,8 +317,9 @@ def run_quantize(config: Config) -> dict:
             "quantization": {"algorithm": config.quantization.openvino.algorithm, "fake_quantize_nodes": fake_quantize,
                              **outcome.details},
             "splits": splits,
-            "results": {"FP32": _result(fp32_metric, fp32, speed["FP32"]),
-                        "INT8": _result(int8_metric, int8, speed["INT8"]),
+            "results": {"FP32": {**result_entry(fp32_metric, fp32), "speed": speed["FP32"]},
+                        "INT8": {**result_entry(int8_metric, int8), "speed": speed["INT8"]},
+                        **embedded_results,
                         **{f"TFLite {variant}": result for variant, result in tflite_results.items()}},
             "delta": _delta(fp32_metric.summary, int8_metric.summary),
             "tflite": tflite_notes,

@@ -139,7 +139,7 @@ def test_summary_ignores_row_order(dataset) -> None:
 
 def test_per_class_equals_cocoeval_per_category(dataset) -> None:
     gt_path, rows = dataset
-    per_class = evaluate(gt_path, rows, IMAGE_IDS).per_class
+    per_class = evaluate(gt_path, rows, IMAGE_IDS).breakdown
     assert set(per_class) == {"dog", "person", "car", "unused"}
     for category in CATEGORIES:
         expected = reference(gt_path, rows, cat_ids=[category["id"]])[0]
@@ -175,7 +175,7 @@ def test_category_filter(dataset) -> None:
     metric = CocoAP(CocoAP.Config(type="coco_ap", categories=["car", "person"]))
     result = metric.evaluate(load_coco(gt_path, "where"), rows, IMAGE_IDS)
     assert_summary_matches(result.summary, reference(gt_path, rows, cat_ids=[1, 3]))
-    assert set(result.per_class) == {"person", "car"}
+    assert set(result.breakdown) == {"person", "car"}
 
 
 def test_unknown_category_filter(dataset) -> None:
@@ -190,7 +190,7 @@ def test_empty_predictions(dataset) -> None:
     result = evaluate(gt_path, np.zeros((0, 7)), IMAGE_IDS)
     assert result.value == 0.0
     assert result.summary == {name: 0.0 for name in NAMES}
-    assert result.per_class == {"dog": 0.0, "person": 0.0, "car": 0.0, "unused": None}
+    assert result.breakdown == {"dog": 0.0, "person": 0.0, "car": 0.0, "unused": None}
 
 
 def test_subset_of_images(dataset) -> None:
@@ -202,7 +202,7 @@ def test_subset_of_images(dataset) -> None:
     assert stats[0] != pytest.approx(reference(gt_path, rows)[0], abs=1e-6)  # the subset really differs
     for category in CATEGORIES:
         expected = reference(gt_path, rows, img_ids=subset, cat_ids=[category["id"]])[0]
-        actual = result.per_class[category["name"]]
+        actual = result.breakdown[category["name"]]
         assert actual is None if expected == -1 else actual == pytest.approx(expected, abs=1e-9)
 
 
@@ -212,7 +212,7 @@ def test_subset_without_ground_truth_is_undefined(dataset) -> None:
     assert_summary_matches(result.summary, reference(gt_path, rows, img_ids=[EMPTY_IMAGE]))
     assert all(v is None for v in result.summary.values())
     assert result.value == 0.0
-    assert all(v is None for v in result.per_class.values())
+    assert all(v is None for v in result.breakdown.values())
 
 
 def test_perfect_detections_score_one(dataset) -> None:
@@ -222,7 +222,7 @@ def test_perfect_detections_score_one(dataset) -> None:
                      if not a["iscrowd"]])
     result = evaluate(gt_path, rows, IMAGE_IDS)
     assert result.summary["AP"] == pytest.approx(1.0) and result.summary["AR100"] == pytest.approx(1.0)
-    assert result.per_class["person"] == pytest.approx(1.0)
+    assert result.breakdown["person"] == pytest.approx(1.0)
 
 
 def test_per_image_ap_equals_cocoeval_per_image_and_category(dataset) -> None:

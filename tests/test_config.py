@@ -53,8 +53,8 @@ def test_relative_paths_resolve_against_the_config_folder(config_dir: Path, monk
 
 def test_defaults_and_shorthands(config_dir: Path) -> None:
     config = load_config(_write(config_dir, _relative(MINIMAL)))
-    assert [step.type for step in config.preprocessing] == ["resize", "normalize", "layout"]
-    assert config.preprocessing[0].size == (32, 32)
+    assert [step.type for step in config.preprocessing.steps] == ["resize", "normalize", "layout"]
+    assert config.preprocessing.steps[0].size == (32, 32)
     assert config.metric.type == "coco_ap"
     assert config.quantization.openvino.algorithm == "default"
     assert config.calibration.subset_size == 300
@@ -64,7 +64,7 @@ def test_overrides_apply_before_validation(config_dir: Path) -> None:
     config = load_config(_write(config_dir, _relative(MINIMAL)),
                          ["calibration.subset_size=16", "preprocessing.2.layout=nhwc", "quantization.openvino.preset=mixed"])
     assert config.calibration.subset_size == 16
-    assert config.preprocessing[2].order == "nhwc"
+    assert config.preprocessing.steps[2].order == "nhwc"
     assert config.quantization.openvino.preset == "mixed"
 
 

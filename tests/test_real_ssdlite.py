@@ -32,7 +32,7 @@ def test_shipped_config_on_a_coco_set(tmp_path: Path, person_images: Path, perso
     assert report["model"]["format"] == "frozen TF graph"
     assert fp32["AP50"] == pytest.approx(1.0) and int8["AP50"] == pytest.approx(1.0)
     assert fp32["AP"] > 0.5 and abs(int8["AP"] - fp32["AP"]) < 0.15
-    assert list(report["results"]["FP32"]["per_class"]) == ["person"]
+    assert list(report["results"]["FP32"]["breakdown"]) == ["person"]
 
 
 def test_annotation_free_mode(tmp_path: Path, person_images: Path) -> None:

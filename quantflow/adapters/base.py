@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from quantflow.decoders.base import Detections
 from quantflow.errors import UserInputError
+from quantflow.preprocessing.geometry import Geometry
 from quantflow.registry import Registry
 
 ADAPTERS: Registry = Registry("dataset type")
@@ -32,10 +34,17 @@ def fingerprint_files(paths: list[Path], extra: bytes = b"") -> str:
 
 
 class DatasetAdapter:
-    """A dataset: `ids()` in a stable order, `load_image(id)` decoded on demand so memory stays flat."""
+    """A dataset: sample `ids()` in a stable order, each sample decoded on demand so memory stays flat.
+
+    A sample is an image (detection) or a region of one (a person crop for top-down pose). `task` names what
+    the decoder must produce for it; `rows` turns a decoded sample into result rows for the metric.
+    """
 
     Config: type
+    task: str = "detection"
     has_labels: bool = True
+    where: str = "dataset.images"
+    row_width: int = 7
 
     def __init__(self, config) -> None:
         self.config = config
@@ -43,12 +52,41 @@ class DatasetAdapter:
     def ids(self) -> list[int]:
         raise NotImplementedError
 
-    def load_image(self, image_id: int) -> np.ndarray:
+    def file_of(self, sample_id: int) -> Path:
         raise NotImplementedError
+
+    def load_image(self, sample_id: int) -> np.ndarray:
+        """The whole image a sample comes from, decoded as BGR."""
+        return read_image(self.file_of(sample_id), self.where)
+
+    def load_sample(self, sample_id: int) -> tuple[np.ndarray, Geometry | None]:
+        """The sample's pixels (BGR) and, for a crop, where they sit in the original image (None: whole image)."""
+        return self.load_image(sample_id), None
 
     def fingerprint(self) -> str:
         raise NotImplementedError
 
+    def ground_truth(self):
+        """What the metric compares predictions against (a pycocotools index for the COCO tasks)."""
+        raise NotImplementedError
+
+    def rows(self, sample_id: int, decoded, geometry: Geometry) -> np.ndarray:
+        """Result rows of one decoded sample in original-image coordinates; column 0 is the sample id."""
+        raise NotImplementedError
+
+
+class DetectionDataset(DatasetAdapter):
+    """Detection datasets: rows are COCO box results (image_id, x, y, w, h, score, category_id)."""
+
     def category_of(self, model_labels: np.ndarray) -> np.ndarray:
         """Dataset category ids for the model's class indices; -1 where a label has no category."""
         raise NotImplementedError
+
+    def rows(self, sample_id: int, decoded: Detections, geometry: Geometry) -> np.ndarray:
+        boxes = geometry.boxes_to_original(decoded.boxes)
+        categories = self.category_of(decoded.labels)
+        keep = categories >= 0
+        if not keep.any():
+            return np.zeros((0, self.row_width))
+        return np.column_stack([np.full(keep.sum(), sample_id), boxes[keep, :2], boxes[keep, 2:] - boxes[keep, :2],
+                                decoded.scores[keep], categories[keep]])

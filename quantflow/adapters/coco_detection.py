@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from quantflow.adapters.base import ADAPTERS, DatasetAdapter, fingerprint_files, read_image
+from quantflow.adapters.base import ADAPTERS, DetectionDataset, fingerprint_files
 from quantflow.config_base import ExistingPath, ProviderConfig
 from quantflow.errors import UserInputError
 
@@ -47,7 +47,7 @@ def load_coco(path: Path, where: str):
 
 
 @ADAPTERS.register("coco_detection")
-class CocoDetection(DatasetAdapter):
+class CocoDetection(DetectionDataset):
     """Images listed in a COCO instances json; ground truth handed to pycocotools as is.
 
     `label_map` says how the model numbers classes: `contiguous_from_0` (0..79 in category-id order),
@@ -88,11 +88,11 @@ class CocoDetection(DatasetAdapter):
     def file_of(self, image_id: int) -> Path:
         return self.config.images / self.coco.imgs[image_id]["file_name"]
 
-    def load_image(self, image_id: int) -> np.ndarray:
-        return read_image(self.file_of(image_id), "dataset.images")
-
     def fingerprint(self) -> str:
         return fingerprint_files([self.file_of(i) for i in self._ids], self.config.annotations.read_bytes())
+
+    def ground_truth(self):
+        return self.coco
 
     def category_of(self, model_labels: np.ndarray) -> np.ndarray:
         return np.array([self._lookup.get(int(label), -1) for label in model_labels], dtype=np.int64)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from quantflow.adapters.base import ADAPTERS, IMAGE_SUFFIXES, DatasetAdapter, fingerprint_files, read_image
+from quantflow.adapters.base import ADAPTERS, IMAGE_SUFFIXES, DetectionDataset, fingerprint_files
 from quantflow.config_base import ExistingPath, ProviderConfig
 from quantflow.errors import UserInputError
 
 
 @ADAPTERS.register("image_folder")
-class ImageFolder(DatasetAdapter):
+class ImageFolder(DetectionDataset):
     """Images sorted by file name get ids 1..N. Without labels, the FP32 model's confident predictions
     become the reference labels (as POT's annotation-free mode did) and the report says so."""
 
@@ -43,9 +43,6 @@ class ImageFolder(DatasetAdapter):
 
     def file_of(self, image_id: int) -> Path:
         return self.files[image_id - 1]
-
-    def load_image(self, image_id: int) -> np.ndarray:
-        return read_image(self.file_of(image_id), self.where)
 
     def fingerprint(self) -> str:
         return fingerprint_files(self.files)

@@ -44,9 +44,11 @@ class Detections:
 
 
 class Decoder:
-    """Subclasses declare `Config`, check the model's outputs in `bind`, and turn outputs into `Detections`."""
+    """Subclasses declare `Config`, check the model's outputs in `bind`, and turn outputs into what their
+    `task` needs (`Detections` for detection)."""
 
     Config: type
+    task: str = "detection"
 
     def __init__(self, config) -> None:
         self.config = config

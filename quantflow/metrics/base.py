@@ -14,13 +14,15 @@ METRICS: Registry = Registry("metric")
 @dataclass(frozen=True)
 class MetricResult:
     """summary: name → value (None where the dataset cannot define it, e.g. no small objects);
-    main: the key accuracy targets and deltas refer to; per_class: class name → value;
+    main: the key accuracy targets and deltas refer to; breakdown: part → value, where `breakdown_label`
+    names the part and the value (per class AP for detection, per keypoint error for pose);
     per_item: item id → a score of that item alone (higher is better), for accuracy-aware ranking."""
 
     summary: dict[str, float | None]
     main: str
-    per_class: dict[str, float | None] = field(default_factory=dict)
+    breakdown: dict[str, float | None] = field(default_factory=dict)
     per_item: dict[int, float] = field(default_factory=dict)
+    breakdown_label: tuple[str, str] = ("class", "AP")
 
     @property
     def value(self) -> float:
@@ -36,6 +38,7 @@ class Metric:
     """
 
     Config: type
+    task: str = "detection"
 
     def __init__(self, config) -> None:
         self.config = config

@@ -16,7 +16,7 @@ from quantflow.metrics.per_image_ap import per_image_ap
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def _defined(value: float) -> float | None:
+def defined(value: float) -> float | None:
     """COCOeval writes -1 where a value is undefined (no ground truth in that area range)."""
     return None if value < 0 else float(value)
 
@@ -67,7 +67,7 @@ class CocoAP(Metric):
         # summarize() reads AP@[.5:.95] at maxDets == 100 only (-1 otherwise): take it at the configured setting.
         precision = evaluator.eval["precision"][:, :, :, 0, -1]
         stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
-        summary = {name: _defined(v) for name, v in zip(STAT_NAMES, stats)}
+        summary = {name: defined(v) for name, v in zip(STAT_NAMES, stats)}
         per_image = per_image_ap(evaluator) if per_item else {}
         return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image)
 

@@ -34,11 +34,13 @@ class Pipeline:
         self.steps: list[Step] = [STEPS.get(c.type, "preprocessing")(c) for c in step_configs]
         self.spec = self._probe()
 
-    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Geometry]:
+    def __call__(self, image_bgr: np.ndarray, geometry: Geometry | None = None) -> tuple[np.ndarray, Geometry]:
+        """The model input for an image and where its pixels came from; `geometry` maps the original image to
+        `image_bgr` when that is already a crop of it (top-down pose)."""
         if image_bgr.ndim == 2:
             image_bgr = image_bgr[:, :, None]
         item = Prepared(image_bgr, "bgr" if image_bgr.shape[2] == 3 else "gray", "nhwc",
-                        Geometry.identity(*image_bgr.shape[:2]))
+                        geometry or Geometry.identity(*image_bgr.shape[:2]))
         for step in self.steps:
             item = step.apply(item)
         return _finalize(item), item.geometry

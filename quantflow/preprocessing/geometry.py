@@ -33,12 +33,22 @@ class Geometry:
             (self.pad[0] * scale[0] + pad[0], self.pad[1] * scale[1] + pad[1]),
         )
 
+    @classmethod
+    def crop(cls, orig_size: tuple[int, int], size: tuple[int, int], top: float, left: float) -> "Geometry":
+        """A region of `size` whose corner sits at (top, left) of the original (sub-pixel, may lie outside)."""
+        return cls(orig_size, size, (1.0, 1.0), (-top, -left))
+
+    def points_to_original(self, points: np.ndarray) -> np.ndarray:
+        """Map [..., 2] points (x, y) normalized to the model input into original pixels (not clipped)."""
+        height, width = self.size
+        out = np.asarray(points, dtype=np.float64).copy()
+        out[..., 0] = (out[..., 0] * width - self.pad[1]) / self.scale[1]
+        out[..., 1] = (out[..., 1] * height - self.pad[0]) / self.scale[0]
+        return out
+
     def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
         """Map [N,4] boxes (x1, y1, x2, y2) normalized to the model input into clipped original pixels."""
-        height, width = self.size
-        out = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-        out[:, 0::2] = (out[:, 0::2] * width - self.pad[1]) / self.scale[1]
-        out[:, 1::2] = (out[:, 1::2] * height - self.pad[0]) / self.scale[0]
+        out = self.points_to_original(np.asarray(boxes).reshape(-1, 2, 2)).reshape(-1, 4)
         out[:, 0::2] = out[:, 0::2].clip(0, self.orig_size[1])
         out[:, 1::2] = out[:, 1::2].clip(0, self.orig_size[0])
         return out

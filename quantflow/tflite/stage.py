@@ -11,7 +11,7 @@ import numpy as np
 
 from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
-from quantflow.evaluate import predict
+from quantflow.evaluate import predict, result_entry
 from quantflow.metrics import MetricResult
 from quantflow.speed import latency
 from quantflow.tflite.config import TFLiteConfig
@@ -51,7 +51,7 @@ class TFLiteStage:
 
     def calibration(self) -> np.ndarray:
         s = self.run.stages
-        return np.concatenate([s.pipeline(s.calibration_source.load_image(i))[0] for i in s.calibration_ids])
+        return np.concatenate([s.pipeline(*s.calibration_source.load_sample(i))[0] for i in s.calibration_ids])
 
     def evaluate(self, path: Path, ground_truth, label: str) -> dict:
         """Metric, speed, size and what the flatbuffer really holds, for one .tflite file."""
@@ -62,10 +62,9 @@ class TFLiteStage:
         predictions = predict(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label)
         metric = s.metric.evaluate(ground_truth, predictions.rows, predictions.image_ids)
         speed = config.evaluation.speed
-        tensor = s.pipeline(s.dataset.load_image(s.evaluation_ids[0]))[0]
+        tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
         return {
-            "metrics": metric.summary, "per_class": metric.per_class, "detections": int(len(predictions.rows)),
-            "images_per_second": predictions.images_per_second,
+            **result_entry(metric, predictions),
             "speed": latency(lambda: runner.infer(tensor), speed) if speed.enabled else {},
             "file": path.name, "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "contents": describe(path),
