@@ -14,7 +14,8 @@ from quantflow.metrics.base import METRICS, Metric, MetricResult
 from quantflow.metrics.coco_ap import defined
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-COCO_SIGMAS = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)
+COCO_SIGMAS = (0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
+               0.087, 0.087, 0.089, 0.089)  # nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles
 
 
 def result_entries(rows: np.ndarray) -> list[dict]:
