@@ -58,7 +58,7 @@ def markdown(report: dict) -> str:
     return "\n".join([
         f"# {report['model']['name']}: FP32 vs INT8",
         "",
-        f"Dataset `{report['dataset']['type']}`, {report['dataset']['images_evaluated']} images; "
+        f"Dataset `{report['dataset']['type']}`, {_evaluated(report['dataset'])}; "
         f"reference: {report['dataset']['reference']}. Metric: {report['metric']['name']} "
         f"(main: {report['metric']['main']}).",
         "",
@@ -74,7 +74,7 @@ def markdown(report: dict) -> str:
         f"- FakeQuantize nodes in the INT8 model: {report['quantization']['fake_quantize_nodes']}",
         f"- kept in floating point by `ignored_scope.auto`: "
         f"{', '.join(op['name'] for op in report['quantization'].get('auto_ignored', [])) or 'nothing'}",
-        f"- calibration: {calibration['subset_size']} images from {calibration['source']} (seed "
+        f"- calibration: {calibration['subset_size']} samples from {calibration['source']} (seed "
         f"{calibration['seed']}); {calibration['overlap_with_evaluation']} of them also evaluated",
         f"- FP32 reference: {'reused from the cache' if report['fp32_from_cache'] else 'evaluated in this run'}",
         "",
@@ -121,6 +121,12 @@ def _search_section(report: dict) -> list[str]:
               f"Kept in floating point: {len(reverted)} of {counts['before_search']} quantized operations.", ""]
     lines += [f"- `{op['name']}` ({op['type']})" for op in reverted]
     return lines + [""]
+
+
+def _evaluated(dataset: dict) -> str:
+    if dataset["samples_evaluated"] == dataset["images_evaluated"]:
+        return f"{dataset['images_evaluated']} images"
+    return f"{dataset['samples_evaluated']} {dataset['sample']} from {dataset['images_evaluated']} images"
 
 
 def _embedded_section(report: dict) -> list[str]:

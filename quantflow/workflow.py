@@ -306,10 +306,13 @@ def run_quantize(config: Config) -> dict:
             "versions": versions(),
             "cpu": cpu,
             "dataset": {"type": config.dataset.type, "fingerprint": s.dataset.fingerprint(),
-                        "images_evaluated": len(s.evaluation_ids), "reference": reference},
+                        "images_evaluated": len({s.dataset.file_of(i) for i in s.evaluation_ids}),
+                        "samples_evaluated": len(s.evaluation_ids), "sample": s.dataset.sample_noun,
+                        "reference": reference},
             "metric": {"name": config.metric.type, "main": fp32_metric.main},
             "calibration": {
-                "source": str(config.calibration.images or "the evaluation dataset"),
+                "source": str(config.calibration.images or getattr(config.calibration.dataset, "annotations", None)
+                              or "the evaluation dataset"),
                 "subset_size": len(s.calibration_ids), "seed": config.calibration.seed,
                 "ids": s.calibration_ids, "files": [s.calibration_source.file_of(i).name for i in s.calibration_ids],
                 "overlap_with_evaluation": overlap,

@@ -45,6 +45,7 @@ class DatasetAdapter:
     has_labels: bool = True
     where: str = "dataset.images"
     row_width: int = 7
+    sample_noun: str = "images"
 
     def __init__(self, config) -> None:
         self.config = config

@@ -61,6 +61,7 @@ class CocoKeypoints(DatasetAdapter):
     confidence per keypoint in original pixels; the score is box score × mean confident keypoint score."""
 
     task = "keypoints"
+    sample_noun = "person crops"
 
     class Config(ProviderConfig):
         annotations: ExistingPath = Field(description="COCO keypoints json (e.g. person_keypoints_val2017.json).")
