@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
@@ -86,6 +86,9 @@ def _steps_only(value: Any) -> Any:
 
 class PreprocessingConfig(StrictModel):
     steps: list[step_field(STEPS)] = Field(min_length=1, description="Ordered steps from BGR image to model input.")
+    pack: Literal["channels", "inputs"] = Field(
+        default="channels", description="Stereo pairs: views concatenated along channels, or one model input each."
+    )
     embed: bool = Field(
         default=False, description="Also build models taking raw uint8 BGR images with the steps inside the graph "
         "(and a heatmap argmax, for pose); the report compares them with external processing."

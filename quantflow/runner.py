@@ -24,6 +24,11 @@ def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], wi
         yield pending.popleft().result()
 
 
+def feed(tensors: np.ndarray | tuple) -> dict[int, np.ndarray]:
+    """Request inputs by index: one tensor, or one per model input (stereo pairs fed as two inputs)."""
+    return dict(enumerate(tensors)) if isinstance(tensors, tuple) else {0: tensors}
+
+
 class OpenVINORunner:
     """A compiled model plus an async queue; `run` feeds inputs and hands every result to a callback."""
 
@@ -57,7 +62,7 @@ class OpenVINORunner:
             for key, tensor in inputs:
                 if errors:
                     break
-                self.queue.start_async({0: tensor}, key)
+                self.queue.start_async(feed(tensor), key)
         finally:
             self.queue.wait_all()
         if errors:

@@ -57,27 +57,39 @@ def ov_partial_shape(shape: tuple[int, ...]):
     return ov.PartialShape(list(shape))
 
 
-def conform_input(model, spec: TensorSpec) -> None:
-    """Fix dynamic input dims from the preprocessing output, and refuse a shape or dtype that does not match."""
-    if len(model.inputs) != 1:
+def conform_input(model, spec: TensorSpec, count: int = 1, variable_size: bool = False) -> None:
+    """Fix dynamic input dims from the preprocessing output, and refuse a shape or dtype that does not match.
+
+    `count` inputs all take `spec` (stereo views fed separately). `variable_size`: the preprocessing pads to a
+    multiple instead of resizing, so height and width stay dynamic.
+    """
+    if len(model.inputs) != count:
         names = ", ".join(sorted(i.get_any_name() for i in model.inputs))
-        raise UserInputError(f"model.source: expected a single-input model for this task, got inputs {names}")
-    port = model.inputs[0]
+        wanted = "a single-input model" if count == 1 else f"a model with {count} inputs"
+        raise UserInputError(f"model.source: expected {wanted} for this task, got inputs {names}")
+    for port in model.inputs:
+        _conform_port(model, port, spec, variable_size)
+
+
+def _conform_port(model, port, spec: TensorSpec, variable_size: bool) -> None:
     name = port.get_any_name()
     shape = port.get_partial_shape()
+    compatible = shape.rank.is_static and shape.rank.get_length() == len(spec.shape) and \
+        shape.compatible(ov_partial_shape(spec.shape))
     if shape.is_dynamic:
-        if -1 in spec.shape:
+        if -1 in spec.shape and not variable_size:
             raise UserInputError(f"model.inputs: input {name} has dynamic shape {shape}; add a resize step or set it")
-        if shape.rank.is_dynamic or shape.rank.get_length() != len(spec.shape) or not shape.compatible(ov_partial_shape(spec.shape)):
+        if not compatible:
             raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
-        model.reshape({port: list(spec.shape)})
+        model.reshape({port: ov_partial_shape(spec.shape)})
         shape = port.get_partial_shape()
-    static = tuple(shape.to_shape())
-    if -1 not in spec.shape and static != spec.shape:
+    if shape.is_static and -1 not in spec.shape and tuple(shape.to_shape()) != spec.shape:
         raise UserInputError(
             f"preprocessing: produces {spec.layout.upper()} {list(spec.shape)} but model input {name} expects "
-            f"{list(static)} (check resize size and layout)"
+            f"{list(shape.to_shape())} (check resize size and layout)"
         )
+    if shape.is_static and not compatible:
+        raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
     element = ELEMENT_TYPES.get(port.get_element_type().get_type_name(), port.get_element_type().get_type_name())
     if element != spec.dtype:
         raise UserInputError(

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.config_base import StrictModel
+from quantflow.runner import feed
 
 
 class SpeedConfig(StrictModel):
@@ -36,7 +37,7 @@ def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dic
 
     compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
-    return {**latency(lambda: request.infer({0: tensor}), config),
+    return {**latency(lambda: request.infer(feed(tensor)), config),
             "latency_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
 
 
@@ -46,11 +47,11 @@ def _throughput(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> 
     compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
     queue = ov.AsyncInferQueue(compiled, 0)
     for _ in range(max(config.warmup, len(queue))):
-        queue.start_async({0: tensor})
+        queue.start_async(feed(tensor))
     queue.wait_all()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < config.throughput_seconds:
-        queue.start_async({0: tensor})
+        queue.start_async(feed(tensor))
         count += 1
     queue.wait_all()
     return {"throughput_fps": count / (time.perf_counter() - start), "streams": int(compiled.get_property("NUM_STREAMS")),

@@ -77,7 +77,7 @@ def build_stages(config: Config) -> Stages:
     search_ids, test_ids = _search_and_test(evaluation_ids, config.quantization.openvino)
     return Stages(
         dataset=dataset,
-        pipeline=Pipeline(config.preprocessing.steps),
+        pipeline=Pipeline(config.preprocessing.steps, config.preprocessing.pack if dataset.views == 2 else None),
         decoder=decoder,
         metric=metric,
         quantizer=quantizer,
@@ -103,7 +103,8 @@ def _search_and_test(evaluation_ids: list[int], settings) -> tuple[list[int], li
 def prepare_model(config: Config, stages: Stages):
     """Read/convert the model and check it against the preprocessing and the decoder."""
     model = load_model(config.model)
-    conform_input(model, stages.pipeline.spec)
+    pipeline = stages.pipeline
+    conform_input(model, pipeline.spec, pipeline.inputs, any(s.config.type == "pad" for s in pipeline.steps))
     stages.decoder.bind(output_infos(model))
     return model
 
@@ -176,7 +177,7 @@ class Run:
             else:
                 rows = _rows_of(fp32, ids)
             result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
-            return result.value, [result.per_item.get(i, 0.0) for i in ids]
+            return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
         return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score)
 

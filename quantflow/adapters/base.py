@@ -46,6 +46,7 @@ class DatasetAdapter:
     where: str = "dataset.images"
     row_width: int = 7
     sample_noun: str = "images"
+    views: int = 1
 
     def __init__(self, config) -> None:
         self.config = config

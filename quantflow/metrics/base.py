@@ -16,17 +16,29 @@ class MetricResult:
     """summary: name → value (None where the dataset cannot define it, e.g. no small objects);
     main: the key accuracy targets and deltas refer to; breakdown: part → value, where `breakdown_label`
     names the part and the value (per class AP for detection, per keypoint error for pose);
-    per_item: item id → a score of that item alone (higher is better), for accuracy-aware ranking."""
+    per_item: item id → a score of that item alone (higher is better), for accuracy-aware ranking;
+    higher_is_better: the direction of `main` (EPE is lower-is-better)."""
 
     summary: dict[str, float | None]
     main: str
     breakdown: dict[str, float | None] = field(default_factory=dict)
     per_item: dict[int, float] = field(default_factory=dict)
     breakdown_label: tuple[str, str] = ("class", "AP")
+    higher_is_better: bool = True
 
     @property
     def value(self) -> float:
         return float(self.summary[self.main] or 0.0)
+
+    @property
+    def score(self) -> float:
+        """`value` oriented so that higher is better: what accuracy-aware search maximizes."""
+        return self.value if self.higher_is_better else -self.value
+
+    def loss_to(self, other: float | None) -> float:
+        """How much worse `other` (a value of `main`) is than this result; positive = worse."""
+        other = float(other or 0.0)
+        return self.value - other if self.higher_is_better else other - self.value
 
 
 class Metric:

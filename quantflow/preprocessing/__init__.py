@@ -28,15 +28,34 @@ class TensorSpec:
 
 
 class Pipeline:
-    """Applies the configured steps in order and finalizes layout and batch axis."""
+    """Applies the configured steps in order and finalizes layout and batch axis.
 
-    def __init__(self, step_configs: Sequence) -> None:
+    For a stereo pair each view goes through the same steps; `pack` then joins them: `channels` concatenates
+    (two RGB views → 6 channels, two gray views → 2) and `inputs` keeps one tensor per model input.
+    """
+
+    def __init__(self, step_configs: Sequence, pack: str | None = None) -> None:
         self.steps: list[Step] = [STEPS.get(c.type, "preprocessing")(c) for c in step_configs]
+        self.pack = pack
         self.spec = self._probe()
 
-    def __call__(self, image_bgr: np.ndarray, geometry: Geometry | None = None) -> tuple[np.ndarray, Geometry]:
-        """The model input for an image and where its pixels came from; `geometry` maps the original image to
-        `image_bgr` when that is already a crop of it (top-down pose)."""
+    @property
+    def inputs(self) -> int:
+        """Number of model inputs the pipeline feeds."""
+        return 2 if self.pack == "inputs" else 1
+
+    def __call__(self, image, geometry: Geometry | None = None) -> tuple[np.ndarray | tuple, Geometry]:
+        """The model input for an image (or a (left, right) pair) and where its pixels came from; `geometry`
+        maps the original image to `image` when that is already a crop of it (top-down pose)."""
+        if isinstance(image, tuple):
+            views = [self._one(view, geometry) for view in image]
+            tensors = tuple(tensor for tensor, _ in views)
+            if self.pack == "channels":
+                return np.concatenate(tensors, axis=3 if self.spec.layout == "nhwc" else 1), views[0][1]
+            return tensors, views[0][1]
+        return self._one(image, geometry)
+
+    def _one(self, image_bgr: np.ndarray, geometry: Geometry | None) -> tuple[np.ndarray, Geometry]:
         if image_bgr.ndim == 2:
             image_bgr = image_bgr[:, :, None]
         item = Prepared(image_bgr, "bgr" if image_bgr.shape[2] == 3 else "gray", "nhwc",
@@ -54,10 +73,15 @@ class Pipeline:
                 item = step.apply(item)
             except ValueError as exc:
                 raise UserInputError(f"preprocessing.{index}.{step.config.type}: {exc}") from None
-        tensor = _finalize(item)
-        resized = any(s.config.type == "resize" for s in self.steps)
-        shape = tensor.shape if resized else tuple(-1 if d in (97, 131) else d for d in tensor.shape)
-        return TensorSpec(tuple(shape), str(tensor.dtype), item.layout)
+        shape = list(_finalize(item).shape)
+        spatial = (1, 2) if item.layout == "nhwc" else (2, 3)
+        channel = 3 if item.layout == "nhwc" else 1
+        if not any(s.config.type == "resize" for s in self.steps):
+            for axis in spatial:
+                shape[axis] = -1
+        if self.pack == "channels":
+            shape[channel] *= 2
+        return TensorSpec(tuple(shape), str(item.pixels.dtype), item.layout)
 
 
 def _finalize(item: Prepared) -> np.ndarray:

@@ -52,6 +52,24 @@ class Resize(Step):
         return item.with_(pixels=pixels, geometry=geometry)
 
 
+@STEPS.register("pad")
+class Pad(Step):
+    """Pad bottom and right up to a multiple of `multiple` (networks with strided layers take any size that
+    divides); predictions on the padding are cut away when mapped back."""
+
+    class Config(ProviderConfig):
+        multiple: int = Field(gt=0, description="Height and width are padded up to a multiple of this.")
+        value: float = 0.0
+
+    def apply(self, item: Prepared) -> Prepared:
+        height, width = item.pixels.shape[:2]
+        multiple = self.config.multiple
+        padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+        pixels = np.full((*padded, item.pixels.shape[2]), self.config.value, dtype=item.pixels.dtype)
+        pixels[:height, :width] = item.pixels
+        return item.with_(pixels=pixels, geometry=item.geometry.then(padded, (1.0, 1.0), (0.0, 0.0)))
+
+
 @STEPS.register("color")
 class Color(Step):
     """Channel order the model expects; images are read as BGR."""

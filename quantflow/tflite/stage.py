@@ -87,7 +87,7 @@ class TFLiteStage:
             for name in notes["mixed_range_outputs"]:
                 log.warning("TFLite: output %s mixes value ranges in one tensor; full-integer int8 will lose "
                             "precision there (keep decoding outside the model or split the output)", name)
-        drop = fp32.value - (results["int8"]["metrics"][fp32.main] or 0.0) if "int8" in results else 0.0
+        drop = fp32.loss_to(results["int8"]["metrics"][fp32.main]) if "int8" in results else 0.0
         if self.settings.max_drop is not None and drop > self.settings.max_drop:
             layers = worst_layers(config.model.source, calibration, input_name=self.input_name,
                                   output_names=self.output_names)
