@@ -120,6 +120,7 @@ class EvaluationConfig(StrictModel):
         default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
     )
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
+    maps: int = Field(default=3, ge=0, description="Stereo: pairs whose disparity and error maps go in the report.")
 
 
 class QuantizationConfig(StrictModel):

@@ -85,6 +85,8 @@ def embedded(model, pipeline: Pipeline, decoder: Decoder) -> tuple[object, Decod
     """A copy of `model` taking raw uint8 BGR NHWC input of any size, and the decoder for its outputs."""
     from openvino.preprocess import PrePostProcessor
 
+    if pipeline.pack:
+        raise UserInputError("preprocessing.embed: embedding takes one image input; stereo pairs are packed outside")
     ppp = PrePostProcessor(model.clone())
     _preprocess(ppp, pipeline)
     argmax = isinstance(decoder, Heatmaps) and decoder.config.refine == "quarter"

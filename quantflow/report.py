@@ -8,7 +8,8 @@ from rich.table import Table
 
 from quantflow.rundir import write_json_atomic, write_text_atomic
 
-SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR")
+SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR",
+                "EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE")
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -43,14 +44,38 @@ def _markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(report: dict) -> str:
+def _breakdown_section(report: dict) -> list[str]:
+    """Per class AP (detection) or per keypoint error (pose), FP32 against INT8."""
     fp32, int8 = report["results"]["FP32"], report["results"]["INT8"]
+    if not fp32["breakdown"]:
+        return []
     part, value_name = fp32["breakdown_label"]
-    breakdown_rows = [[part, f"FP32 {value_name}", f"INT8 {value_name}", "Δ"]] + [
+    rows = [[part, f"FP32 {value_name}", f"INT8 {value_name}", "Δ"]] + [
         [name, _fmt(value), _fmt(int8["breakdown"].get(name)),
          _fmt(None if value is None or int8["breakdown"].get(name) is None else int8["breakdown"][name] - value, True)]
         for name, value in fp32["breakdown"].items()
     ]
+    return [f"## {value_name} per {part}", "", _markdown_table(rows), ""]
+
+
+def _maps_section(report: dict) -> list[str]:
+    """Disparity maps of a few stereo pairs, so artefacts can be seen, not only counted."""
+    maps = report.get("disparity_maps")
+    if not maps:
+        return []
+    lines = ["## Disparity maps", "",
+             "Per pair: FP32 disparity, INT8 disparity (same colour scale), |INT8 − FP32| and INT8 error against the "
+             "ground truth (0 to 3 px, black = no ground truth).", ""]
+    for entry in maps:
+        lines.append(f"**{entry['sample']}** (INT8 − FP32: mean {entry['mean_abs_difference']:.3f} px, "
+                     f"max {entry['max_abs_difference']:.2f} px)")
+        lines.append("")
+        lines.append(" ".join(f"![{kind}]({path})" for kind, path in entry["images"].items()))
+        lines.append("")
+    return lines
+
+
+def markdown(report: dict) -> str:
     calibration = report["calibration"]
     versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
     isa = ", ".join(k for k, v in report["cpu"]["isa"].items() if v) or "none of AVX2/AVX-512/VNNI/AMX"
@@ -64,10 +89,8 @@ def markdown(report: dict) -> str:
         "",
         _markdown_table(_rows(report)),
         "",
-        f"## {value_name} per {part}",
-        "",
-        _markdown_table(breakdown_rows),
-        "",
+        *_breakdown_section(report),
+        *_maps_section(report),
         "## Quantization",
         "",
         f"- algorithm: {report['quantization']['algorithm']}; settings: `{report['quantization']['settings']}`",

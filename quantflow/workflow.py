@@ -17,6 +17,7 @@ from quantflow.adapters.image_folder import ImageFolder
 from quantflow.cache import PredictionCache, files_digest, reference_key
 from quantflow.config import Config
 from quantflow.decoders import DECODERS, Decoder
+from quantflow.disparity_maps import write_disparity_maps
 from quantflow.embed import embedded
 from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
 from quantflow.evaluate import Predictions, predict, result_entry
@@ -284,6 +285,10 @@ def run_quantize(config: Config) -> dict:
         int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
         int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
         speed = run.timed("speed", run.speed, model, outcome.model)
+        maps = (run.timed("disparity_maps", write_disparity_maps, {"FP32": model, "INT8": outcome.model}, s.dataset,
+                          s.pipeline, s.decoder, s.evaluation_ids[: config.evaluation.maps], folder.path / "maps",
+                          config.evaluation.device)
+                if s.dataset.task == "stereo" else [])
         embedded_results = (run.timed("embedded", run.embedded, {"FP32": model, "INT8": outcome.model}, ground_truth,
                                       {"FP32": fp32, "INT8": int8}, folder.path)
                             if config.preprocessing.embed else {})
@@ -327,6 +332,7 @@ def run_quantize(config: Config) -> dict:
                         **{f"TFLite {variant}": result for variant, result in tflite_results.items()}},
             "delta": _delta(fp32_metric.summary, int8_metric.summary),
             "tflite": tflite_notes,
+            "disparity_maps": maps,
             "fp32_from_cache": run.fp32_cached,
             "timings_s": run.timings,
             "artifacts": {"FP32": _artifact(fp32_xml, folder.path), "INT8": _artifact(int8_xml, folder.path)},

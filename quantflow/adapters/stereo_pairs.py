@@ -107,6 +107,11 @@ class StereoPairs(DatasetAdapter):
     def file_of(self, sample_id: int) -> Path:
         return self.pairs[sample_id - 1].left
 
+    def name_of(self, sample_id: int) -> str:
+        """A readable name: the scene folder for Middlebury, the left file's stem otherwise."""
+        left = self.pairs[sample_id - 1].left
+        return left.parent.name if self.config.layout == "middlebury" else left.stem
+
     def load_sample(self, sample_id: int) -> tuple[tuple[np.ndarray, np.ndarray], None]:
         pair = self.pairs[sample_id - 1]
         left, right = read_image(pair.left, self.where), read_image(pair.right, self.where)
