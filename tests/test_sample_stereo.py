@@ -1,0 +1,71 @@
+"""configs/stereo.yml and configs/stereo_motorcycle.yml end to end: EPE, D1 and bad-N for FP32 and INT8, with
+disparity and error maps a person can look at."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from quantflow.adapters.disparity_io import read_pfm
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
+
+
+def quantize(config: str, out: Path) -> dict:
+    result = run_cli("quantize", "--config", str(ROOT / "configs" / config), "--set", f"output={out}",
+                     "--set", FAST_SPEED)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def stereo_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("stereo") / "run"
+    return out, quantize("stereo.yml", out)
+
+
+def test_stereo_sample_reports_epe_d1_and_bad_n(stereo_run) -> None:
+    _, report = stereo_run
+    fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
+    for metrics in (fp32, int8):
+        assert {"EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE"} <= set(metrics)
+        assert metrics["bad-0.5"] >= metrics["bad-1"] >= metrics["bad-2"] >= metrics["bad-4"]
+    assert fp32["EPE"] < 2.0 and fp32["D1-all"] < 15
+    assert int8["EPE"] - fp32["EPE"] < 0.5
+    assert report["metric"]["main"] == "EPE" and report["delta"]["EPE"] == pytest.approx(int8["EPE"] - fp32["EPE"])
+    assert report["quantization"]["fake_quantize_nodes"] > 5
+    assert report["calibration"]["overlap_with_evaluation"] == 0
+
+
+def test_stereo_report_shows_disparity_and_error_maps(stereo_run) -> None:
+    out, report = stereo_run
+    maps = report["disparity_maps"]
+    assert len(maps) == 3
+    for entry in maps:
+        assert set(entry["images"]) == {"fp32_disparity", "int8_disparity", "int8_minus_fp32", "int8_error"}
+        for path in entry["images"].values():
+            image = cv2.imread(str(out / path))
+            assert image is not None and image.shape == (240, 320, 3)
+    text = (out / "report.md").read_text()
+    assert "## Disparity maps" in text and f"]({maps[0]['images']['int8_error']})" in text
+
+
+def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None:
+    truth = read_pfm(ROOT / "datasets" / "stereo" / "middlebury" / "Motorcycle" / "disp0GT.pfm")
+    from skimage.data import stereo_motorcycle
+
+    expected = stereo_motorcycle()[2]
+    assert truth.shape == expected.shape == (500, 741)
+    np.testing.assert_array_equal(np.isfinite(truth), np.isfinite(expected))
+    np.testing.assert_array_equal(truth[np.isfinite(truth)], expected[np.isfinite(expected)])
+    report = quantize("stereo_motorcycle.yml", tmp_path / "moto")
+    fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
+    assert 0 < fp32["EPE"] < 10 and 0 < int8["EPE"] < 10
+    image = cv2.imread(str(tmp_path / "moto" / report["disparity_maps"][0]["images"]["int8_error"]))
+    assert image.shape == (500, 741, 3)
