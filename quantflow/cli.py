@@ -50,7 +50,8 @@ def _check(args) -> int:
     stages = build_stages(config)
     prepare_model(config, stages)
     console.print(f"[green]ok[/green] {args.config}: model {config.model.name}, {len(stages.evaluation_ids)} "
-                  f"evaluation images, {len(stages.calibration_ids)} calibration images, input "
+                  f"{stages.dataset.sample_noun} to evaluate, {len(stages.calibration_ids)} "
+                  f"{stages.calibration_source.sample_noun} to calibrate, input "
                   f"{list(stages.pipeline.spec.shape)} {stages.pipeline.spec.dtype}")
     return 0
 

@@ -215,7 +215,7 @@ def terminal_table(report: dict) -> Table:
     rows = _rows(report)
     table = Table(title=f"{report['model']['name']} — {report['metric']['name']}")
     for header in rows[0]:
-        table.add_column(header, justify="left" if header == "model" else "right")
+        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
     for row in rows[1:]:
         table.add_row(*row)
     return table

@@ -13,7 +13,7 @@ def seeded_subset(ids: list[int], size: int | None, seed: int, what: str) -> lis
     """`size` ids drawn without replacement by numpy's PCG64 from `seed`, in dataset order; all when size is None."""
     if size is None or size >= len(ids):
         if size is not None and size > len(ids):
-            log.warning("%s: asked for %d images, the source has %d; using all", what, size, len(ids))
+            log.warning("%s: asked for %d samples, the source has %d; using all", what, size, len(ids))
         return list(ids)
     chosen = np.random.default_rng(seed).choice(len(ids), size=size, replace=False)
     return [ids[i] for i in sorted(chosen)]
