@@ -3,6 +3,7 @@ warm-up) and throughput (THROUGHPUT hint, all streams busy), with the streams an
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,31 @@ def latency(infer: Callable[[], object], config: SpeedConfig) -> dict:
         infer()
         times.append((time.perf_counter() - start) * 1000)
     return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90))}
+
+
+def parallel_throughput(make_infer: Callable[[], Callable[[], object]], workers: int, config: SpeedConfig) -> dict:
+    """Inferences per second with `workers` independent single-threaded runners busy at once (one per core):
+    the throughput figure for runtimes without OpenVINO's streams, such as the LiteRT interpreter."""
+    infers = [make_infer() for _ in range(workers)]
+    for infer in infers:
+        for _ in range(config.warmup):
+            infer()
+    counts = [0] * workers
+    start = time.perf_counter()
+    deadline = start + config.throughput_seconds
+
+    def loop(index: int) -> None:
+        while time.perf_counter() < deadline:
+            infers[index]()
+            counts[index] += 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"throughput_fps": sum(counts) / (time.perf_counter() - start), "streams": workers,
+            "throughput_threads": 1}
 
 
 def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:

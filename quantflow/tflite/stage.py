@@ -4,6 +4,7 @@ preprocessing, decoder and metric as the OpenVINO models."""
 from __future__ import annotations
 
 import hashlib
+import os
 import logging
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
 from quantflow.evaluate import predict, result_entry
 from quantflow.metrics import MetricResult
-from quantflow.speed import latency
+from quantflow.speed import latency, parallel_throughput
 from quantflow.tflite.config import TFLiteConfig
 from quantflow.tflite.convert import convert_variants
 from quantflow.tflite.debugger import worst_layers
@@ -65,10 +66,21 @@ class TFLiteStage:
         tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
         return {
             **result_entry(metric, predictions),
-            "speed": latency(lambda: runner.infer(tensor), speed) if speed.enabled else {},
+            "speed": self.speed(path, runner, tensor) if speed.enabled else {},
             "file": path.name, "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "contents": describe(path),
         }
+
+    def speed(self, path: Path, runner: LiteRTRunner, tensor: np.ndarray) -> dict:
+        """Latency with the configured threads; throughput with one single-threaded interpreter per core."""
+        settings = self.run.config.evaluation.speed
+
+        def single_threaded():
+            worker = LiteRTRunner(path, 1)
+            return lambda: worker.infer(tensor)
+
+        return {**latency(lambda: runner.infer(tensor), settings), "latency_threads": self.settings.threads,
+                **parallel_throughput(single_threaded, os.cpu_count() or 1, settings)}
 
     def build(self, ground_truth, fp32: MetricResult) -> tuple[dict, dict]:
         """All variants' results, and notes (mixed-range outputs, layers the int8 variant keeps in float)."""
