@@ -137,6 +137,20 @@ def test_summary_ignores_row_order(dataset) -> None:
     assert_summary_matches(evaluate(gt_path, shuffled, IMAGE_IDS[::-1]).summary, reference(gt_path, rows))
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_chunked_evaluation_equals_one_cocoeval(dataset, monkeypatch, chunk: int) -> None:
+    """Evaluated a few images at a time (memory stays flat), every number is still COCOeval's over the whole set."""
+    import quantflow.metrics.coco_ap as coco_ap
+
+    gt_path, rows = dataset
+    monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", chunk)
+    result = evaluate(gt_path, rows, IMAGE_IDS, per_item=True)
+    assert_summary_matches(result.summary, reference(gt_path, rows))
+    monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", 200)
+    whole = evaluate(gt_path, rows, IMAGE_IDS, per_item=True)
+    assert result.breakdown == whole.breakdown and result.per_item == whole.per_item
+
+
 def test_per_class_equals_cocoeval_per_category(dataset) -> None:
     gt_path, rows = dataset
     per_class = evaluate(gt_path, rows, IMAGE_IDS).breakdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 
 import numpy as np
@@ -13,6 +14,7 @@ from quantflow.errors import UserInputError
 from quantflow.metrics.base import METRICS, Metric, MetricResult
 from quantflow.metrics.per_image_ap import per_image_ap
 
+CHUNK_IMAGES = 200
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
@@ -32,6 +34,39 @@ def _load_results(ground_truth, predictions: np.ndarray):
                      "annotations": []}
     empty.createIndex()
     return empty
+
+
+def _compact(entry: dict | None) -> dict | None:
+    """An `evalImgs` entry with just what `accumulate` and per-image AP read, matches as booleans."""
+    if entry is None:
+        return None
+    return {"dtScores": np.asarray(entry["dtScores"], dtype=np.float64), "dtMatches": entry["dtMatches"] > 0,
+            "dtIgnore": entry["dtIgnore"].astype(bool), "gtIgnore": np.asarray(entry["gtIgnore"], dtype=bool)}
+
+
+def evaluate_in_chunks(evaluator, ground_truth, predictions: np.ndarray) -> None:
+    """`evaluator.evaluate()` run on chunks of CHUNK_IMAGES images, keeping only `evalImgs` (all `accumulate`
+    reads): pycocotools' per-detection dicts and IoU tables then exist for one chunk at a time, so memory does
+    not grow with the dataset. The merged `evalImgs` keep COCOeval's [category, area, image] layout."""
+    from pycocotools.cocoeval import COCOeval
+
+    params = evaluator.params
+    image_ids = list(params.imgIds)
+    entries: dict[tuple[int, int, int], dict | None] = {}
+    for start in range(0, len(image_ids), CHUNK_IMAGES):
+        chunk = image_ids[start : start + CHUNK_IMAGES]
+        part = COCOeval(ground_truth, _load_results(ground_truth, predictions[np.isin(predictions[:, 0], chunk)]),
+                        "bbox")
+        part.params = copy.deepcopy(params)
+        part.params.imgIds = chunk
+        part.evaluate()
+        for index, entry in enumerate(part.evalImgs):
+            category, rest = divmod(index, len(params.areaRng) * len(chunk))
+            area, image = divmod(rest, len(chunk))
+            entries[category, area, chunk[image]] = _compact(entry)
+    evaluator.evalImgs = [entries[k, a, i] for k in range(len(params.catIds)) for a in range(len(params.areaRng))
+                          for i in image_ids]
+    evaluator._paramsEval = copy.deepcopy(params)
 
 
 @METRICS.register("coco_ap")
@@ -55,12 +90,12 @@ class CocoAP(Metric):
 
         predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, 7)
         with contextlib.redirect_stdout(io.StringIO()):
-            evaluator = COCOeval(ground_truth, _load_results(ground_truth, predictions), "bbox")
+            evaluator = COCOeval(ground_truth, iouType="bbox")
             evaluator.params.imgIds = sorted(image_ids)
             evaluator.params.maxDets = [1, 10, self.config.max_detections]
             if self.config.categories is not None:
                 evaluator.params.catIds = self._category_ids(ground_truth)
-            evaluator.evaluate()
+            evaluate_in_chunks(evaluator, ground_truth, predictions)
             evaluator.accumulate()
             evaluator.summarize()
         stats = list(evaluator.stats)
