@@ -1,7 +1,7 @@
-"""Command line: `quantflow quantize|check --config X [--set key.path=value ...]`.
+"""Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]` and `quantflow zoo`.
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
-Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached.
+Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from quantflow import __version__
 from quantflow.errors import QuantflowError
@@ -27,6 +28,18 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", required=True, help="YAML config file")
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                              help="override a config value (YAML syntax), repeatable")
+    zoo = commands.add_parser("zoo", help="build, index and verify a model zoo", description="build, index and "
+                              "verify a model zoo: every precision of every model, measured, with cards")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
+    build = zoo_commands.add_parser("build", help="quantize each config into ZOO/<task>/<name>/ and index them")
+    build.add_argument("configs", nargs="+", type=Path, metavar="CONFIG", help="YAML config files")
+    build.add_argument("--zoo", required=True, type=Path, help="zoo folder")
+    build.add_argument("--jobs", type=int, default=1, help="models built at once, each in its own process")
+    build.add_argument("--force", action="store_true", help="rebuild entries even when nothing changed")
+    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a value in every config, repeatable")
+    verify = zoo_commands.add_parser("verify", help="re-hash files, reload models, re-evaluate a quick subset")
+    verify.add_argument("zoo", type=Path, help="zoo folder")
     return parser
 
 
@@ -78,11 +91,41 @@ def _benchmark(args) -> int:
     return 0
 
 
+def _zoo(args) -> int:
+    from quantflow.errors import IncompleteError
+    from quantflow.progress import console
+
+    if args.zoo_command == "verify":
+        from quantflow.zoo.verify import verify_zoo
+
+        problems = verify_zoo(args.zoo, report=console.print)
+        for problem in problems:
+            console.print(f"[red]mismatch[/red] {problem}")
+        if problems:
+            raise IncompleteError(f"zoo verify: {len(problems)} problem(s) in {args.zoo}; first: {problems[0]}")
+        console.print(f"zoo {args.zoo}: every entry verified")
+        return 0
+    from quantflow.zoo.build import build_zoo
+
+    def show(outcome) -> None:
+        detail = f" ({outcome.reason})" if outcome.reason else ""
+        console.print(f"{outcome.status:8} {outcome.name} [{outcome.config}]{detail} {outcome.seconds:.0f} s")
+
+    outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides, report=show)
+    failed = [o for o in outcomes if o.status == "failed"]
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "skipped", "failed")}
+    console.print(f"zoo {args.zoo}: " + ", ".join(f"{n} {status}" for status, n in counts.items()) +
+                  f"; index: {args.zoo / 'index.md'}")
+    if failed:
+        raise IncompleteError("zoo build: failed: " + "; ".join(f"{o.config}: {o.reason}" for o in failed))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return {"check": _check, "quantize": _quantize, "benchmark": _benchmark}[args.command](args)
+        return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {exc}", file=sys.stderr)
         return exc.exit_code

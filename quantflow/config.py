@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, SerializeAsAny, ValidationError, ValidationInfo, model_validator
 
 from quantflow.config_base import ExistingPath, OutputPath, ProviderConfig, StrictModel
 from quantflow.adapters import ADAPTERS
@@ -45,7 +45,7 @@ def provider_field(registry: Registry, key: str = "type", default: str | None = 
             raise ValueError(f"unknown {registry.kind} {value[key]!r}; known: {', '.join(registry.names())}")
         return registry.get(value[key], "").Config.model_validate(value, context=info.context)
 
-    return Annotated[StrictModel, BeforeValidator(validate)]
+    return Annotated[SerializeAsAny[StrictModel], BeforeValidator(validate)]
 
 
 def step_field(registry: Registry) -> Any:
@@ -56,6 +56,8 @@ def step_field(registry: Registry) -> Any:
             return value
         if isinstance(value, str):
             value = {value: {}}
+        if isinstance(value, dict) and value.get("type") in registry:  # the dumped form, as reports store it
+            return registry.get(value["type"], "").Config.model_validate(value, context=info.context)
         if not isinstance(value, dict) or len(value) != 1:
             raise ValueError(f"expected one step as a one-key mapping ({', '.join(registry.names())})")
         (name, params), = value.items()
@@ -67,7 +69,7 @@ def step_field(registry: Registry) -> Any:
             params = {first_field: params}
         return config_cls.model_validate({"type": name, **params}, context=info.context)
 
-    return Annotated[ProviderConfig, BeforeValidator(validate)]
+    return Annotated[SerializeAsAny[ProviderConfig], BeforeValidator(validate)]
 
 
 class ModelConfig(StrictModel):

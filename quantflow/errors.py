@@ -17,3 +17,9 @@ class TargetNotReachedError(QuantflowError):
     """The requested accuracy could not be reached; the best result was still saved."""
 
     exit_code = 3
+
+
+class IncompleteError(QuantflowError):
+    """Some entries of a batch (zoo build or verify) failed; the others were done and the failures listed."""
+
+    exit_code = 4

@@ -38,7 +38,7 @@ def _rows(report: dict) -> list[list[str]]:
     return rows
 
 
-def _markdown_table(rows: list[list[str]]) -> str:
+def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return "\n".join(lines)
@@ -55,7 +55,7 @@ def _breakdown_section(report: dict) -> list[str]:
          _fmt(None if value is None or int8["breakdown"].get(name) is None else int8["breakdown"][name] - value, True)]
         for name, value in fp32["breakdown"].items()
     ]
-    return [f"## {value_name} per {part}", "", _markdown_table(rows), ""]
+    return [f"## {value_name} per {part}", "", markdown_table(rows), ""]
 
 
 def _maps_section(report: dict) -> list[str]:
@@ -87,7 +87,7 @@ def markdown(report: dict) -> str:
         f"reference: {report['dataset']['reference']}. Metric: {report['metric']['name']} "
         f"(main: {report['metric']['main']}).",
         "",
-        _markdown_table(_rows(report)),
+        markdown_table(_rows(report)),
         "",
         *_breakdown_section(report),
         *_maps_section(report),
@@ -133,14 +133,14 @@ def _search_section(report: dict) -> list[str]:
         rows = [["split", "images", "FP32", "INT8", "Δ"]] + [
             [name, str(split["images"]), _fmt(split["FP32"]), _fmt(split["INT8"]), _fmt(split["delta"], True)]
             for name, split in report["splits"].items()]
-        lines += [_markdown_table(rows), ""]
+        lines += [markdown_table(rows), ""]
     steps = [["step", report["metric"]["main"], "drop", "reverted in this step", "elapsed s"]] + [
         [str(step["step"]), _fmt(step["metric"]), _fmt(step["drop"], True),
          ", ".join(step["reverted_group"]) or "(fully quantized)", f"{step['elapsed_s']:.1f}"]
         for step in quantization["steps"]]
     counts = quantization["quantized_operations"]
     reverted = quantization["reverted"]
-    lines += [_markdown_table(steps), "",
+    lines += [markdown_table(steps), "",
               f"Kept in floating point: {len(reverted)} of {counts['before_search']} quantized operations.", ""]
     lines += [f"- `{op['name']}` ({op['type']})" for op in reverted]
     return lines + [""]
@@ -173,7 +173,7 @@ def _embedded_section(report: dict) -> list[str]:
     return ["## Embedded vs external processing", "",
             "Embedded models take the raw uint8 BGR image (or crop) and run resize, colour conversion, "
             "normalization and layout (and, for pose, the heatmap argmax) inside the graph.", "",
-            _markdown_table(rows), ""]
+            markdown_table(rows), ""]
 
 
 def _tflite_section(report: dict) -> list[str]:
@@ -187,7 +187,7 @@ def _tflite_section(report: dict) -> list[str]:
          ", ".join(f"{k} {v}" for k, v in result["contents"]["activations"].items())]
         for name, result in variants.items()]
     notes = report["tflite"]
-    lines = ["## TFLite variants", "", _markdown_table(rows), ""]
+    lines = ["## TFLite variants", "", markdown_table(rows), ""]
     if notes.get("mixed_range_outputs"):
         lines.append(f"- outputs mixing value ranges in one tensor: {', '.join(notes['mixed_range_outputs'])}")
     if notes.get("kept_in_float"):

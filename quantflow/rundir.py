@@ -28,13 +28,18 @@ class RunFolder:
             shutil.rmtree(self.path, ignore_errors=True)
             return
         self.path.chmod(0o755)
-        if self.output.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.old-", dir=self.output.parent))
-            os.replace(self.output, retired / self.output.name)
-            os.replace(self.path, self.output)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(self.path, self.output)
+        replace_folder(self.path, self.output)
+
+
+def replace_folder(finished: Path, target: Path) -> None:
+    """Put a finished folder at `target` by renames only, so `target` is always either the old or the new one."""
+    if target.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, retired / target.name)
+        os.replace(finished, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(finished, target)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -110,7 +110,8 @@ def prepare_model(config: Config, stages: Stages):
     return model
 
 
-def _rows_of(predictions: Predictions, ids: list[int]) -> np.ndarray:
+def rows_of(predictions: Predictions, ids: list[int]) -> np.ndarray:
+    """The result rows of a subset of the samples."""
     return predictions.rows[np.isin(predictions.rows[:, 0], ids)]
 
 
@@ -176,7 +177,7 @@ class Run:
             if runs_in_int8(compiled_model):
                 rows = self.predict(compiled_model, ids, f"search: {len(ids)} images").rows
             else:
-                rows = _rows_of(fp32, ids)
+                rows = rows_of(fp32, ids)
             result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
             return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
@@ -300,7 +301,7 @@ def run_quantize(config: Config) -> dict:
 
         splits = {}
         for name, ids in (("search", s.search_ids), ("test", s.test_ids)) if s.test_ids else ():
-            f, i = (s.metric.evaluate(ground_truth, _rows_of(p, ids), ids).value for p in (fp32, int8))
+            f, i = (s.metric.evaluate(ground_truth, rows_of(p, ids), ids).value for p in (fp32, int8))
             splits[name] = {"images": len(ids), "FP32": f, "INT8": i, "delta": i - f}
 
         report = {
@@ -315,7 +316,8 @@ def run_quantize(config: Config) -> dict:
                         "images_evaluated": len({s.dataset.file_of(i) for i in s.evaluation_ids}),
                         "samples_evaluated": len(s.evaluation_ids), "sample": s.dataset.sample_noun,
                         "reference": reference},
-            "metric": {"name": config.metric.type, "main": fp32_metric.main},
+            "metric": {"name": config.metric.type, "main": fp32_metric.main,
+                       "higher_is_better": fp32_metric.higher_is_better},
             "calibration": {
                 "source": str(config.calibration.images or getattr(config.calibration.dataset, "annotations", None)
                               or "the evaluation dataset"),

@@ -72,6 +72,20 @@ def test_digest_tracks_content(config_dir: Path) -> None:
     path = _write(config_dir, _relative(MINIMAL))
     assert load_config(path).digest() == load_config(path).digest()
     assert load_config(path).digest() != load_config(path, ["calibration.seed=1"]).digest()
+    # provider sections (dataset, steps, decoder, metric, algorithm) count with all their settings
+    for change in ("preprocessing.0.resize=[48, 48]", "decoder.output=detections",
+                   "quantization.openvino.preset=mixed"):
+        assert load_config(path).digest() != load_config(path, [change]).digest(), change
+
+
+def test_dumped_config_round_trips(config_dir: Path) -> None:
+    """Reports and zoo manifests store the dumped config; it must come back as the same config."""
+    from quantflow.config import Config
+
+    config = load_config(_write(config_dir, _relative(MINIMAL)), ["quantization.openvino.preset=mixed"])
+    dumped = config.model_dump(mode="json")
+    assert dumped["preprocessing"]["steps"][0]["size"] == [32, 32] and dumped["decoder"]["type"]
+    assert Config.model_validate(dumped, context={"base_dir": config_dir}) == config
 
 
 def test_frozen_after_validation(config_dir: Path) -> None:

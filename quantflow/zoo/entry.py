@@ -1,0 +1,134 @@
+"""One zoo entry: quantize, then lay out every precision with what it measures, a card and a manifest.
+
+Runs in its own process per model (`python -m quantflow.zoo.entry`), so models built in parallel cannot
+disturb each other and a crash takes down one entry only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from quantflow.config import Config, load_config
+from quantflow.errors import QuantflowError
+from quantflow.provenance import cpu_info, versions
+from quantflow.rundir import write_json_atomic, write_text_atomic
+from quantflow.sources import output_infos, save_ir, source_format
+from quantflow.speed import measure_speed
+from quantflow.subsets import seeded_subset
+from quantflow.tflite.stage import TF_FORMATS
+from quantflow.workflow import Run, run_quantize
+from quantflow.zoo.card import model_card
+
+VERIFY_SAMPLES = 16
+ZOO_TFLITE = ("fp32", "dynamic", "float16", "int8")  # TF sources get these when the config names none
+# zoo precision → (run-folder IR it is made from, weights compressed to FP16)
+PRECISIONS = {"FP32": ("FP32", False), "FP16": ("FP32", True), "FP16-INT8": ("INT8", True)}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entry_key(config: Config, fingerprint: str, model_digest: str) -> str:
+    """What decides whether an entry must be rebuilt: the config (output aside), model files, data, version."""
+    from quantflow import __version__
+
+    settings = config.model_dump(mode="json")
+    settings.pop("output")
+    text = repr((sorted(settings.items()), fingerprint, model_digest, __version__))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) -> dict[str, dict]:
+    """Main metric of each IR on `ids` (and the full metrics and speed when `speed`); FP32 comes first, so in
+    annotation-free mode its predictions are the reference, as in the quantize run."""
+    import openvino as ov
+
+    s, core, ground_truth, results = run.stages, ov.Core(), None, {}
+    tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
+    for precision, xml in irs.items():
+        model = core.read_model(xml)
+        s.decoder.bind(output_infos(model))
+        predictions = run.predict(model, ids, f"{precision} evaluation")
+        if ground_truth is None:
+            ground_truth, _ = run.ground_truth(predictions)
+        metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
+        results[precision] = {"metrics": metric.summary, "value": metric.value}
+        if speed:
+            results[precision]["speed"] = measure_speed(model, tensor, run.config.evaluation.device,
+                                                        run.config.evaluation.speed)
+    return results
+
+
+def build_entry(config_path: Path, overrides: list[str], target: Path, key: str) -> None:
+    """Quantize into `target/run`, then write FP32/, FP16/, FP16-INT8/, tflite/, README.md and manifest.json."""
+    import openvino as ov
+
+    overrides = [*overrides, f"output={target / 'run'}"]
+    config = load_config(config_path, overrides)
+    if config.quantization.tflite is None and source_format(config.model.source) in TF_FORMATS:
+        config = load_config(config_path, [*overrides, f"quantization.tflite={{variants: {list(ZOO_TFLITE)}}}"])
+    report = run_quantize(config)
+    run_folder, name, core = target / "run", config.model.name, ov.Core()
+    irs = {}
+    for precision, (source, fp16) in PRECISIONS.items():
+        irs[precision] = target / precision / f"{name}.xml"
+        save_ir(core.read_model(run_folder / source / f"{name}.xml"), irs[precision], compress_to_fp16=fp16)
+    run = Run(config)
+    ids = seeded_subset(run.stages.evaluation_ids, VERIFY_SAMPLES, 0, "zoo verify")
+    measured = evaluate_irs(run, irs, run.stages.evaluation_ids, speed=config.evaluation.speed.enabled)
+    quick = evaluate_irs(run, irs, ids, speed=False)
+    if (run_folder / "tflite").is_dir():
+        shutil.copytree(run_folder / "tflite", target / "tflite")
+    for report_file in ("report.json", "report.md"):
+        shutil.copy(run_folder / report_file, target / report_file)
+    shutil.rmtree(run_folder)
+    precisions = {precision: {"path": f"{precision}/{name}.xml",
+                              "bytes": xml.stat().st_size + xml.with_suffix(".bin").stat().st_size,
+                              "metrics": measured[precision]["metrics"],
+                              "speed": measured[precision].get("speed", {}),
+                              "quick_check": quick[precision]["value"]}
+                  for precision, xml in irs.items()}
+    manifest = {
+        "name": name, "task": run.stages.dataset.task, "key": key,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_file": str(config_path), "config_hash": report["config_hash"], "config": report["config"],
+        "dataset_fingerprint": report["dataset"]["fingerprint"], "calibration": report["calibration"],
+        "versions": versions(), "cpu": cpu_info(), "metric": report["metric"],
+        "quantization": {k: report["quantization"].get(k) for k in ("algorithm", "settings", "reverted",
+                                                                      "auto_ignored", "fake_quantize_nodes")},
+        "precisions": precisions,
+        "tflite": {k.removeprefix("TFLite "): v for k, v in report["results"].items() if k.startswith("TFLite")},
+        "verify": {"ids": ids, "tolerance": 1e-6},
+    }
+    write_text_atomic(target / "README.md", model_card(manifest))
+    manifest["files"] = {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    write_json_atomic(target / "manifest.json", manifest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quantflow.zoo.entry")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--target", type=Path, required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+    try:
+        build_entry(args.config, args.overrides, args.target, args.key)
+    except QuantflowError as exc:
+        print(f"quantflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
