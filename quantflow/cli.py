@@ -109,7 +109,8 @@ def _zoo(args) -> int:
 
     def show(outcome) -> None:
         detail = f" ({outcome.reason})" if outcome.reason else ""
-        console.print(f"{outcome.status:8} {outcome.name} [{outcome.config}]{detail} {outcome.seconds:.0f} s")
+        console.print(f"{outcome.status:8} {outcome.name} {outcome.config}{detail} {outcome.seconds:.0f} s",
+                      markup=False, highlight=False)
 
     outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides, report=show)
     failed = [o for o in outcomes if o.status == "failed"]

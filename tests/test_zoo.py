@@ -1,0 +1,111 @@
+"""`quantflow zoo build` and `zoo verify` on the sample SSD: layout, card, index, verification, tampering, and a
+build killed midway that resumes without redoing finished entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+QUICK = ["--set", "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}",
+         "--set", "quantization.tflite={variants: [fp32, int8]}"]
+
+
+def second_config(folder: Path, name: str = "ssd-shapes-copy", annotations: Path | None = None) -> Path:
+    """The sample config under another model name, with absolute paths, so it makes a second entry."""
+    raw = yaml.safe_load((ROOT / "configs" / "ssd.yml").read_text())
+    raw["model"]["name"] = name
+    raw["model"]["source"] = str(ROOT / "datasets/shapes/model/saved_model")
+    raw["dataset"]["annotations"] = str(annotations or ROOT / "datasets/shapes/val.json")
+    raw["dataset"]["images"] = str(ROOT / "datasets/shapes/val")
+    raw["decoder"]["anchors"] = str(ROOT / "datasets/shapes/model/anchors.npy")
+    raw["calibration"]["images"] = str(ROOT / "datasets/shapes/calib")
+    path = folder / f"{name}.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo") / "zoo"
+    result = run_cli("zoo", "build", str(ROOT / "configs" / "ssd.yml"), "--zoo", str(folder), *QUICK)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return folder
+
+
+def test_layout_card_manifest_and_index(zoo: Path) -> None:
+    entry = zoo / "detection" / "ssd-shapes"
+    for precision in ("FP32", "FP16", "FP16-INT8"):
+        assert (entry / precision / "ssd-shapes.xml").is_file() and (entry / precision / "ssd-shapes.bin").is_file()
+    assert sorted(p.name for p in (entry / "tflite").iterdir()) == ["ssd-shapes_fp32.tflite", "ssd-shapes_int8.tflite"]
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert {"README.md", "report.json", "FP16-INT8/ssd-shapes.bin"} <= set(manifest["files"])
+    assert len(manifest["calibration"]["ids"]) == 300 and manifest["dataset_fingerprint"]
+    assert {"openvino", "nncf", "quantflow"} <= set(manifest["versions"]) and manifest["cpu"]["model"]
+    sizes = {p: manifest["precisions"][p]["bytes"] for p in ("FP32", "FP16", "FP16-INT8")}
+    assert sizes["FP16-INT8"] < sizes["FP16"] < sizes["FP32"]
+    fp32_ap = manifest["precisions"]["FP32"]["metrics"]["AP"]
+    assert fp32_ap > 0.5 and abs(manifest["precisions"]["FP16"]["metrics"]["AP"] - fp32_ap) < 0.005
+    card = (entry / "README.md").read_text()
+    assert "| FP16-INT8 |" in card and "| tflite int8 |" in card and "calibration: 300 samples" in card
+    rows = json.loads((zoo / "index.json").read_text())
+    assert [(r["model"], r["precision"]) for r in rows] == [
+        ("ssd-shapes", p) for p in ("FP32", "FP16", "FP16-INT8", "tflite fp32", "tflite int8")]
+    assert "[ssd-shapes](detection/ssd-shapes/README.md)" in (zoo / "index.md").read_text()
+
+
+def test_verify_passes_then_catches_a_tampered_file(zoo: Path, tmp_path: Path) -> None:
+    result = run_cli("zoo", "verify", str(zoo))
+    assert result.returncode == 0, result.stderr + result.stdout
+    weights = zoo / "detection" / "ssd-shapes" / "FP16-INT8" / "ssd-shapes.bin"
+    original = weights.read_bytes()
+    try:
+        weights.write_bytes(original[:100] + bytes([original[100] ^ 0xFF]) + original[101:])
+        result = run_cli("zoo", "verify", str(zoo))
+        assert result.returncode == 4
+        assert "ssd-shapes/FP16-INT8/ssd-shapes.bin: sha256 differs from manifest.json" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        weights.write_bytes(original)
+
+
+def test_killed_build_resumes_without_redoing_finished_entries(zoo: Path, tmp_path: Path) -> None:
+    configs = [str(ROOT / "configs" / "ssd.yml"), str(second_config(tmp_path))]
+    command = [sys.executable, "-m", "quantflow", "zoo", "build", *configs, "--zoo", str(zoo), *QUICK]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    building = zoo / ".building"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(building.glob("ssd-shapes-copy-*/run*")):
+        time.sleep(0.5)
+    time.sleep(3)
+    os.killpg(process.pid, signal.SIGKILL)  # the build and its entry worker, mid-quantization
+    process.wait()
+    assert not (zoo / "detection" / "ssd-shapes-copy").exists(), "a killed build must leave no entry"
+    before = (zoo / "detection" / "ssd-shapes" / "manifest.json").stat().st_mtime_ns
+
+    result = run_cli("zoo", "build", *configs, "--zoo", str(zoo), *QUICK)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "skipped  ssd-shapes " in result.stdout and "built    ssd-shapes-copy " in result.stdout
+    assert (zoo / "detection" / "ssd-shapes" / "manifest.json").stat().st_mtime_ns == before
+    assert not building.exists()
+    assert {r["model"] for r in json.loads((zoo / "index.json").read_text())} == {"ssd-shapes", "ssd-shapes-copy"}
+
+
+def test_one_failing_config_does_not_stop_the_others(zoo: Path, tmp_path: Path) -> None:
+    broken = second_config(tmp_path, "broken", annotations=tmp_path / "missing.json")
+    result = run_cli("zoo", "build", str(ROOT / "configs" / "ssd.yml"), str(broken), "--zoo", str(zoo), *QUICK)
+    assert result.returncode == 4
+    assert "skipped  ssd-shapes " in result.stdout
+    assert "broken.yml: dataset.annotations: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
