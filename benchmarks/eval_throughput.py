@@ -23,7 +23,7 @@ from quantflow.sources import save_ir
 from quantflow.workflow import Run, prepare_model
 
 TARGET = 0.85
-SSDLITE_CONFIG = ROOT / "configs" / "ssdlite_mobilenet_v2_person.yml"
+SSDLITE_CONFIG = ROOT / "configs" / "coco" / "ssdlite_mobilenet_v2_person.yml"
 PHOTOS = ("astronaut", "camera", "coffee", "rocket", "chelsea")
 
 

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, run_cli
 @pytest.fixture()
 def person_config(tmp_path: Path, person_images: Path, person_coco: Path) -> Path:
     """A valid config for the real SSDLite on the small person set, written next to copies users could edit."""
-    raw = yaml.safe_load((ROOT / "configs" / "ssdlite_mobilenet_v2_person.yml").read_text())
+    raw = yaml.safe_load((ROOT / "configs" / "coco" / "ssdlite_mobilenet_v2_person.yml").read_text())
     raw["model"]["source"] = raw["model"]["source"]
     raw["dataset"].update(annotations=str(person_coco), images=str(person_images))
     raw["calibration"].update(images=str(person_images), subset_size=3)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-CONFIG = ROOT / "configs" / "ssdlite_mobilenet_v2_person.yml"
+CONFIG = ROOT / "configs" / "coco" / "ssdlite_mobilenet_v2_person.yml"
 pytestmark = pytest.mark.slow
 
 
