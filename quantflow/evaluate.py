@@ -61,4 +61,5 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
 def result_entry(metric: MetricResult, predictions: Predictions) -> dict:
     """The report entry of one evaluated model: metric summary and breakdown, result count, evaluation rate."""
     return {"metrics": metric.summary, "breakdown": metric.breakdown, "breakdown_label": list(metric.breakdown_label),
-            "results": int(len(predictions.rows)), "images_per_second": predictions.images_per_second}
+            "results": int(len(predictions.rows)), "images_per_second": predictions.images_per_second,
+            "curves": metric.curves}

@@ -258,3 +258,21 @@ def test_per_image_ap_without_predictions(dataset) -> None:
     gt_path, _ = dataset
     result = evaluate(gt_path, np.zeros((0, 7)), IMAGE_IDS, per_item=True)
     assert result.per_item == {i: (1.0 if i == EMPTY_IMAGE else 0.0) for i in IMAGE_IDS}
+
+
+def test_precision_recall_curve_is_cocoeval_class_mean(dataset) -> None:
+    gt_path, rows = dataset
+    curves = evaluate(gt_path, rows, IMAGE_IDS).curves
+    results = [{"image_id": int(r[0]), "bbox": [float(v) for v in r[1:5]], "score": float(r[5]),
+                "category_id": int(r[6])} for r in rows]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        evaluator = COCOeval(gt, gt.loadRes(results), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+    for name, t in (("IoU 0.50", 0), ("IoU 0.75", 5)):
+        table = evaluator.eval["precision"][t, :, :, 0, 2]  # [101 recall points, classes]
+        expected = [row[row > -1].mean() for row in table if (row > -1).any()]
+        assert curves[name]["precision"] == pytest.approx(expected, abs=1e-12)
+        assert curves[name]["recall"][0] == 0.0 and len(curves[name]["recall"]) == len(expected)
+    assert curves["IoU 0.50"]["precision"][50] >= curves["IoU 0.75"]["precision"][50]

@@ -47,7 +47,8 @@ def test_layout_card_manifest_and_index(zoo: Path) -> None:
     entry = zoo / "detection" / "ssd-shapes"
     for precision in ("FP32", "FP16", "FP16-INT8"):
         assert (entry / precision / "ssd-shapes.xml").is_file() and (entry / precision / "ssd-shapes.bin").is_file()
-    assert sorted(p.name for p in (entry / "tflite").iterdir()) == ["ssd-shapes_fp32.tflite", "ssd-shapes_int8.tflite"]
+    assert sorted(p.name for p in (entry / "tflite").iterdir()) == ["ssd-shapes_fp32.tflite",
+                                                                   "ssd-shapes_full_int8_io_float32.tflite"]
     manifest = json.loads((entry / "manifest.json").read_text())
     assert {"README.md", "report.json", "FP16-INT8/ssd-shapes.bin"} <= set(manifest["files"])
     assert len(manifest["calibration"]["ids"]) == 300 and manifest["dataset_fingerprint"]

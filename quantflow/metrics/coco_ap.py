@@ -44,6 +44,19 @@ def _compact(entry: dict | None) -> dict | None:
             "dtIgnore": entry["dtIgnore"].astype(bool), "gtIgnore": np.asarray(entry["gtIgnore"], dtype=bool)}
 
 
+def _precision_recall(evaluator) -> dict[str, dict[str, list[float]]]:
+    """Class-averaged precision at COCO's 101 recall points, area `all`, largest max-detections, at IoU 0.50
+    and 0.75 (recall points where no class is defined are left out)."""
+    curves = {}
+    for name, threshold in (("IoU 0.50", 0), ("IoU 0.75", 5)):
+        precision = evaluator.eval["precision"][threshold, :, :, 0, -1]  # [R, K]
+        defined = (precision > -1).any(axis=1)
+        masked = np.where(precision > -1, precision, np.nan)[defined]
+        curves[name] = {"recall": evaluator.params.recThrs[defined].tolist(),
+                        "precision": np.nanmean(masked, axis=1).tolist() if masked.size else []}
+    return curves
+
+
 def evaluate_in_chunks(evaluator, ground_truth, predictions: np.ndarray) -> None:
     """`evaluator.evaluate()` run on chunks of CHUNK_IMAGES images, keeping only `evalImgs` (all `accumulate`
     reads): pycocotools' per-detection dicts and IoU tables then exist for one chunk at a time, so memory does
@@ -104,7 +117,8 @@ class CocoAP(Metric):
         stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
         summary = {name: defined(v) for name, v in zip(STAT_NAMES, stats)}
         per_image = per_image_ap(evaluator) if per_item else {}
-        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image)
+        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image,
+                            curves=_precision_recall(evaluator))
 
     def _category_ids(self, ground_truth) -> list[int]:
         by_name = {category["name"]: category_id for category_id, category in ground_truth.cats.items()}
