@@ -18,7 +18,7 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
-def _rows(report: dict) -> list[list[str]]:
+def accuracy_rows(report: dict) -> list[list[str]]:
     """Accuracy rows per precision plus the delta row: the heart of every report."""
     keys = [k for k in SUMMARY_KEYS if k in report["results"]["FP32"]["metrics"]]
     main = report["metric"]["main"]
@@ -83,11 +83,11 @@ def markdown(report: dict) -> str:
     return "\n".join([
         f"# {report['model']['name']}: FP32 vs INT8",
         "",
-        f"Dataset `{report['dataset']['type']}`, {_evaluated(report['dataset'])}; "
+        f"Dataset `{report['dataset']['type']}`, {evaluated_text(report['dataset'])}; "
         f"reference: {report['dataset']['reference']}. Metric: {report['metric']['name']} "
         f"(main: {report['metric']['main']}).",
         "",
-        markdown_table(_rows(report)),
+        markdown_table(accuracy_rows(report)),
         "",
         *_breakdown_section(report),
         *_maps_section(report),
@@ -146,7 +146,8 @@ def _search_section(report: dict) -> list[str]:
     return lines + [""]
 
 
-def _evaluated(dataset: dict) -> str:
+def evaluated_text(dataset: dict) -> str:
+    """'200 images', or '316 person crops from 150 images' when samples are parts of images."""
     if dataset["samples_evaluated"] == dataset["images_evaluated"]:
         return f"{dataset['images_evaluated']} images"
     return f"{dataset['samples_evaluated']} {dataset['sample']} from {dataset['images_evaluated']} images"
@@ -207,12 +208,15 @@ def _speed_note(report: dict) -> str:
 
 
 def write_reports(folder: Path, report: dict) -> None:
+    from quantflow.report_html import write_html
+
     write_json_atomic(folder / "report.json", report)
     write_text_atomic(folder / "report.md", markdown(report))
+    write_html(folder, report)
 
 
 def terminal_table(report: dict) -> Table:
-    rows = _rows(report)
+    rows = accuracy_rows(report)
     table = Table(title=f"{report['model']['name']} — {report['metric']['name']}")
     for header in rows[0]:
         table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")

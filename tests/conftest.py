@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import subprocess
 import sys
@@ -82,3 +84,18 @@ def tiny_onnx(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
     onnx.save(model, path)
     return path
+
+
+def html_parts(path: Path) -> tuple[Counter, list[str]]:
+    """Tag counts and every src/href of an HTML file, parsed with the standard library's parser."""
+    from html.parser import HTMLParser
+
+    tags, links = Counter(), []
+
+    class Collector(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags[tag] += 1
+            links.extend(value for name, value in attrs if name in ("src", "href") and value)
+
+    Collector().feed(path.read_text())
+    return tags, links

@@ -8,7 +8,7 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, html_parts, run_cli
 
 CONFIG = ROOT / "configs" / "pose.yml"
 pytestmark = pytest.mark.slow
@@ -49,6 +49,9 @@ def test_embedded_processing_agrees_with_external(pose_run) -> None:
         assert list(model.outputs[0].get_partial_shape().to_shape()) == [1, 17, 3]
     text = (out / "report.md").read_text()
     assert "## Embedded vs external processing" in text and "| INT8 embedded |" in text
+    tags, _ = html_parts(out / "report.html")
+    assert tags["svg"] == 3 and tags["rect"] >= 2 * 17  # per-keypoint error FP32 vs INT8, latency, throughput
+    assert "mean error px per keypoint" in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("key", ["dataset", "calibration.dataset"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, html_parts, run_cli
 
 CONFIG = ROOT / "configs" / "ssd.yml"
 pytestmark = pytest.mark.slow
@@ -50,6 +50,16 @@ def test_report_carries_provenance_and_speed(default_run) -> None:
         assert speed["latency_ms_median"] > 0 and speed["throughput_fps"] > 0
     text = (out / "report.md").read_text()
     assert "| FP32 |" in text and "| INT8 |" in text and "Δ AP" in text
+
+
+def test_html_report_is_self_contained_with_class_bars_and_pr_curves(default_run) -> None:
+    out, report = default_run
+    tags, links = html_parts(out / "report.html")
+    assert tags["svg"] == 4 and tags["polyline"] == 4  # per-class Δ, PR curves (2 IoUs × 2), latency, throughput
+    assert tags["rect"] >= len(report["results"]["FP32"]["breakdown"])
+    assert not [link for link in links if not link.startswith("data:")], "nothing may be fetched"
+    text = (out / "report.html").read_text()
+    assert "AP change per class" in text and "Precision-recall" in text and report["config_hash"] in text
 
 
 def test_accuracy_aware_reaches_a_tighter_target_and_reuses_fp32(default_run, tmp_path: Path) -> None:

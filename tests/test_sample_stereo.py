@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from quantflow.adapters.disparity_io import read_pfm
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, html_parts, run_cli
 
 pytestmark = pytest.mark.slow
 FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
@@ -54,6 +54,8 @@ def test_stereo_report_shows_disparity_and_error_maps(stereo_run) -> None:
             assert image is not None and image.shape == (240, 320, 3)
     text = (out / "report.md").read_text()
     assert "## Disparity maps" in text and f"]({maps[0]['images']['int8_error']})" in text
+    tags, links = html_parts(out / "report.html")
+    assert tags["img"] == 12 and all(link.startswith("data:image/png;base64,") for link in links)
 
 
 def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None:
