@@ -44,17 +44,21 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def breakdown_table(report: dict) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(part, FP32 value, INT8 value, INT8 − FP32) per class (detection) or keypoint (pose)."""
+    fp32, int8 = report["results"]["FP32"]["breakdown"], report["results"]["INT8"]["breakdown"]
+    return [(name, value, int8.get(name), None if value is None or int8.get(name) is None else int8[name] - value)
+            for name, value in fp32.items()]
+
+
 def _breakdown_section(report: dict) -> list[str]:
     """Per class AP (detection) or per keypoint error (pose), FP32 against INT8."""
-    fp32, int8 = report["results"]["FP32"], report["results"]["INT8"]
-    if not fp32["breakdown"]:
+    table = breakdown_table(report)
+    if not table:
         return []
-    part, value_name = fp32["breakdown_label"]
+    part, value_name = report["results"]["FP32"]["breakdown_label"]
     rows = [[part, f"FP32 {value_name}", f"INT8 {value_name}", "Δ"]] + [
-        [name, _fmt(value), _fmt(int8["breakdown"].get(name)),
-         _fmt(None if value is None or int8["breakdown"].get(name) is None else int8["breakdown"][name] - value, True)]
-        for name, value in fp32["breakdown"].items()
-    ]
+        [name, _fmt(fp32), _fmt(int8), _fmt(delta, True)] for name, fp32, int8, delta in table]
     return [f"## {value_name} per {part}", "", markdown_table(rows), ""]
 
 

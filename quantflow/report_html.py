@@ -11,7 +11,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from quantflow.report import accuracy_rows, evaluated_text
+from quantflow.report import accuracy_rows, breakdown_table, evaluated_text
 from quantflow.rundir import write_text_atomic
 
 COLORS = {"FP32": "#4c72b0", "INT8": "#dd8452"}
@@ -93,18 +93,15 @@ def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, 
 
 
 def _breakdown(report: dict) -> list[str]:
-    fp32, int8 = report["results"]["FP32"], report["results"]["INT8"]
-    if not fp32["breakdown"]:
+    table = breakdown_table(report)
+    if not table:
         return []
-    part, value_name = fp32["breakdown_label"]
-    names = list(fp32["breakdown"])
+    part, value_name = report["results"]["FP32"]["breakdown_label"]
+    names = [name for name, *_ in table]
     if part == "class":
-        deltas = [None if fp32["breakdown"][n] is None or int8["breakdown"].get(n) is None
-                  else int8["breakdown"][n] - fp32["breakdown"][n] for n in names]
         return [f"<h2>{escape(value_name)} change per class (INT8 − FP32)</h2>",
-                bar_chart(names, {"INT8 − FP32": deltas}, value_name)]
-    series = {precision: [report["results"][precision]["breakdown"].get(n) for n in names]
-              for precision in ("FP32", "INT8")}
+                bar_chart(names, {"INT8 − FP32": [delta for *_, delta in table]}, value_name)]
+    series = {"FP32": [fp32 for _, fp32, _, _ in table], "INT8": [int8 for _, _, int8, _ in table]}
     return [f"<h2>{escape(value_name)} per {escape(part)}</h2>", bar_chart(names, series, value_name)]
 
 
