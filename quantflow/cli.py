@@ -1,4 +1,5 @@
-"""Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]` and `quantflow zoo`.
+"""Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]`, `quantflow zoo` and
+`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml`.
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
 Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed.
@@ -40,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a value in every config, repeatable")
     verify = zoo_commands.add_parser("verify", help="re-hash files, reload models, re-evaluate a quick subset")
     verify.add_argument("zoo", type=Path, help="zoo folder")
+    pot = commands.add_parser("import-pot", help="convert a POT config (and its Accuracy Checker config) to a "
+                              "quantflow config", description="convert an OpenVINO POT config and its Accuracy "
+                              "Checker config into a quantflow config; what does not map is printed as warnings and "
+                              "written as comments at the top of the file")
+    pot.add_argument("pot", type=Path, metavar="POT.json", help="POT config (JSON with comments, or YAML)")
+    pot.add_argument("--ac", type=Path, help="Accuracy Checker config (default: the POT engine's config)")
+    pot.add_argument("--data-root", type=Path, help="folder that AC's data_source and annotation_file are relative to")
+    pot.add_argument("-o", "--output", type=Path, required=True, help="quantflow YAML config to write")
     return parser
 
 
@@ -122,11 +131,22 @@ def _zoo(args) -> int:
     return 0
 
 
+def _import_pot(args) -> int:
+    from quantflow.importers.pot import import_pot_files
+    from quantflow.progress import console
+
+    notes = import_pot_files(args.pot, args.output, args.ac, args.data_root)
+    console.print(f"wrote {args.output}; {len(notes)} item(s) not carried over as is are listed at its top; "
+                  f"next: quantflow check --config {args.output}", markup=False, highlight=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo}[args.command](args)
+        return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo,
+                "import-pot": _import_pot}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
