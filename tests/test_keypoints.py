@@ -67,6 +67,18 @@ def test_crop_pixels_and_geometry_agree(tmp_path: Path) -> None:
     np.testing.assert_allclose(geometry.points_to_original(normalized), [[70, 50]])
 
 
+def test_crop_straight_to_the_model_input_follows_hrnet(tmp_path: Path) -> None:
+    """crop_size warps in one step with HRNet's affine: x_in = (x − cx)·W/w + W/2, and maps back with its inverse."""
+    dataset = open_dataset(tmp_path, [annotation(1)], crop_size=(128, 96))
+    crop, geometry = dataset.load_sample(1)
+    assert crop.shape == (128, 96, 3)
+    left, top, width, height = crop_region((55, 30, 30, 60), 0.75, 1.25)
+    cx, cy = left + width / 2, top + height / 2
+    x_in, y_in = (70 - cx) * 96 / width + 48, (50 - cy) * 128 / height + 64
+    assert tuple(crop[round(y_in), round(x_in)]) == (0, 0, 255)  # inside the (scaled-up) red block
+    np.testing.assert_allclose(geometry.points_to_original(np.array([[x_in / 96, y_in / 128]])), [[70, 50]])
+
+
 def test_pipeline_maps_keypoints_back_through_crop_and_resize(tmp_path: Path) -> None:
     dataset = open_dataset(tmp_path, [annotation(1)])
     pipeline = Pipeline([Resize.Config(type="resize", size=(128, 96))])

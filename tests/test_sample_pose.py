@@ -54,6 +54,20 @@ def test_embedded_processing_agrees_with_external(pose_run) -> None:
     assert "mean error px per keypoint" in (out / "report.html").read_text()
 
 
+def test_embedded_resize_agrees_with_external_on_native_resolution_crops(tmp_path: Path) -> None:
+    """Crops at the image's own resolution: the resize runs in cv2 outside and in the graph inside."""
+    out = tmp_path / "native"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}", "--set", "dataset.crop_size=null",
+                     "--set", "calibration.dataset.crop_size=null", "--set", "evaluation.speed.enabled=false")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["results"]["FP32"]["metrics"]["AP"] >= 0.5
+    for precision in ("FP32", "INT8"):
+        external, merged = report["results"][precision], report["results"][f"{precision} embedded"]
+        assert abs(merged["metrics"]["AP"] - external["metrics"]["AP"]) <= 0.01, precision
+        assert 0 < merged["keypoint_shift_px"] < 1.0, precision  # a real resize in each: close, not identical
+
+
 @pytest.mark.parametrize("key", ["dataset", "calibration.dataset"])
 def test_bad_keypoint_annotations_stop_the_run(tmp_path: Path, key: str) -> None:
     data = json.loads((ROOT / "datasets" / "pose" / "val.json").read_text())

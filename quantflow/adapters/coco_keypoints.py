@@ -72,6 +72,10 @@ class CocoKeypoints(DatasetAdapter):
         detection_threshold: float = Field(default=0.0, ge=0, le=1, description="Skip detections scoring below.")
         aspect_ratio: float = Field(default=0.75, gt=0, description="Crop width / height: the model input's.")
         padding: float = Field(default=1.25, ge=1, description="Crop enlargement around the widened box.")
+        crop_size: tuple[int, int] | None = Field(
+            default=None, description="(height, width) the crop is warped to in one step, normally the model input "
+            "(HRNet's protocol); null: the region at the image's own resolution, for the resize step to scale."
+        )
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -157,15 +161,17 @@ class CocoKeypoints(DatasetAdapter):
         return self.config.images / self.coco.imgs[self.samples[sample_id].image_id]["file_name"]
 
     def load_sample(self, sample_id: int) -> tuple[np.ndarray, Geometry]:
-        """The crop at the image's own resolution (the resize step scales it to the model input)."""
+        """The crop, warped in one step to `crop_size` (as HRNet evaluates: the same affine maps pixels and
+        keypoints), or at the image's own resolution for the resize step to scale."""
         image = self.load_image(sample_id)
         left, top, width, height = crop_region(self.samples[sample_id].box, self.config.aspect_ratio,
                                                self.config.padding)
-        size = (max(1, round(height)), max(1, round(width)))
-        shift = np.array([[1.0, 0.0, -left], [0.0, 1.0, -top]])
-        crop = cv2.warpAffine(image, shift, (size[1], size[0]), flags=cv2.INTER_LINEAR,
+        size = self.config.crop_size or (max(1, round(height)), max(1, round(width)))
+        scale_y, scale_x = (size[0] / height, size[1] / width) if self.config.crop_size else (1.0, 1.0)
+        affine = np.array([[scale_x, 0.0, -left * scale_x], [0.0, scale_y, -top * scale_y]])
+        crop = cv2.warpAffine(image, affine, (size[1], size[0]), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return crop, Geometry.crop(image.shape[:2], size, top, left)
+        return crop, Geometry.crop(image.shape[:2], size, top, left).then(size, (scale_y, scale_x), (0.0, 0.0))
 
     def fingerprint(self) -> str:
         extra = self.config.annotations.read_bytes()
