@@ -302,7 +302,7 @@ def generate_split(
         images.append(_image_entry(image_id, file_name, img))
         for inst in instances:
             annotations.append(_annotation(inst, len(annotations) + 1, image_id))
-    return samples, _coco_dict(name, images, annotations)
+    return samples, coco_dict(f"quantflow synthetic shapes ({name})", images, annotations, CATEGORIES)
 
 
 def _image_entry(image_id: int, file_name: str, img: Image) -> dict[str, Any]:
@@ -317,11 +317,11 @@ def _image_entry(image_id: int, file_name: str, img: Image) -> dict[str, Any]:
     }
 
 
-def _coco_dict(name: str, images: list[dict], annotations: list[dict]) -> dict[str, Any]:
-    """Assemble the top-level COCO structure with fixed, timestamp-free metadata."""
+def coco_dict(description: str, images: list[dict], annotations: list[dict], categories: list[dict]) -> dict[str, Any]:
+    """Assemble the top-level COCO structure with fixed, timestamp-free metadata (shared by the sample sets)."""
     return {
         "info": {
-            "description": f"quantflow synthetic shapes ({name})",
+            "description": description,
             "version": "1.0",
             "year": 2024,
             "contributor": "quantflow",
@@ -330,7 +330,7 @@ def _coco_dict(name: str, images: list[dict], annotations: list[dict]) -> dict[s
         "licenses": [{"id": 1, "name": "CC0 1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"}],
         "images": images,
         "annotations": annotations,
-        "categories": CATEGORIES,
+        "categories": categories,
     }
 
 
