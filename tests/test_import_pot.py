@@ -386,13 +386,19 @@ def test_imported_ssd_config_passes_quantflow_check_on_the_sample(tmp_path: Path
 
     sample = yaml.safe_load(SAMPLE.read_text())
     decoder = {**sample["decoder"], "anchors": str((SAMPLE.parent / sample["decoder"]["anchors"]).resolve())}
-    result = run_cli("check", "--config", str(out),
-                     "--set", f"model.source={(SAMPLE.parent / sample['model']['source']).resolve()}",
-                     "--set", f"decoder={json.dumps(decoder)}",
-                     "--set", f"preprocessing={json.dumps(sample['preprocessing'])}",
-                     "--set", f"dataset.label_map={sample['dataset']['label_map']}")
+    overrides = ["--set", f"model.source={(SAMPLE.parent / sample['model']['source']).resolve()}",
+                 "--set", f"decoder={json.dumps(decoder)}",
+                 "--set", f"preprocessing={json.dumps(sample['preprocessing'])}",
+                 "--set", f"dataset.label_map={sample['dataset']['label_map']}"]
+    result = run_cli("check", "--config", str(out), *overrides)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stderr and "200 images to evaluate" in " ".join(result.stderr.split())
+    run = tmp_path / "run"
+    result = run_cli("quantize", "--config", str(out), *overrides, "--set", f"output={run}",
+                     "--set", "evaluation.speed.enabled=false")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((run / "report.json").read_text())
+    assert report["results"]["FP32"]["metrics"]["AP"] > 0.5 and report["quantization"]["fake_quantize_nodes"] > 10
     imported = yaml.safe_load(out.read_text())
     assert imported["quantization"]["openvino"]["target_device"] == "ANY"
     assert imported["dataset"]["images"] == str((tmp_path / "data").resolve() / "MSCOCO" / "val2017")
