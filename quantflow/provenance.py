@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,20 @@ def versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def versions_text(found: dict[str, str | None]) -> str:
+    """`quantflow 0.1.0, openvino 2026.4.1, ...` for the packages that are installed."""
+    return ", ".join(f"{name} {version}" for name, version in found.items() if version)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks so large weights do not sit in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cpu_info() -> dict:

@@ -6,13 +6,15 @@ from pathlib import Path
 
 from rich.table import Table
 
+from quantflow.provenance import versions_text
 from quantflow.rundir import write_json_atomic, write_text_atomic
 
 SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR",
                 "EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE")
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
+def fmt_value(value: float | None, signed: bool = False) -> str:
+    """Four decimals (signed for deltas), a dash where a value is undefined."""
     if value is None:
         return "–"
     return f"{value:+.4f}" if signed else f"{value:.4f}"
@@ -29,8 +31,8 @@ def accuracy_rows(report: dict) -> list[list[str]]:
         size = result.get("bytes") or report["artifacts"].get(precision, {}).get("bytes", 0)
         value = result["metrics"][main]
         rows.append([
-            precision, *(_fmt(result["metrics"][k]) for k in keys),
-            "" if precision == "FP32" else _fmt(None if value is None else value - reference, signed=True),
+            precision, *(fmt_value(result["metrics"][k]) for k in keys),
+            "" if precision == "FP32" else fmt_value(None if value is None else value - reference, signed=True),
             f"{speed['latency_ms_median']:.2f}" if speed else "–",
             f"{speed['throughput_fps']:.1f}" if "throughput_fps" in speed else "–",
             f"{result['images_per_second']:.1f}", f"{size / 1e6:.2f}",
@@ -58,7 +60,7 @@ def _breakdown_section(report: dict) -> list[str]:
         return []
     part, value_name = report["results"]["FP32"]["breakdown_label"]
     rows = [[part, f"FP32 {value_name}", f"INT8 {value_name}", "Δ"]] + [
-        [name, _fmt(fp32), _fmt(int8), _fmt(delta, True)] for name, fp32, int8, delta in table]
+        [name, fmt_value(fp32), fmt_value(int8), fmt_value(delta, True)] for name, fp32, int8, delta in table]
     return [f"## {value_name} per {part}", "", markdown_table(rows), ""]
 
 
@@ -81,7 +83,7 @@ def _maps_section(report: dict) -> list[str]:
 
 def markdown(report: dict) -> str:
     calibration = report["calibration"]
-    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
+    versions = versions_text(report["versions"])
     isa = ", ".join(k for k, v in report["cpu"]["isa"].items() if v) or "none of AVX2/AVX-512/VNNI/AMX"
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items())
     return "\n".join([
@@ -135,11 +137,11 @@ def _search_section(report: dict) -> list[str]:
     ]
     if report["splits"]:
         rows = [["split", "images", "FP32", "INT8", "Δ"]] + [
-            [name, str(split["images"]), _fmt(split["FP32"]), _fmt(split["INT8"]), _fmt(split["delta"], True)]
+            [name, str(split["images"]), fmt_value(split["FP32"]), fmt_value(split["INT8"]), fmt_value(split["delta"], True)]
             for name, split in report["splits"].items()]
         lines += [markdown_table(rows), ""]
     steps = [["step", report["metric"]["main"], "drop", "reverted in this step", "elapsed s"]] + [
-        [str(step["step"]), _fmt(step["metric"]), _fmt(step["drop"], True),
+        [str(step["step"]), fmt_value(step["metric"]), fmt_value(step["drop"], True),
          ", ".join(step["reverted_group"]) or "(fully quantized)", f"{step['elapsed_s']:.1f}"]
         for step in quantization["steps"]]
     counts = quantization["quantized_operations"]
@@ -169,7 +171,7 @@ def _embedded_section(report: dict) -> list[str]:
         external = report["results"][precision]
         ext_value, emb_value = external["metrics"][main], merged["metrics"][main]
         pre, infer = merged["external_preprocess_ms"], external["speed"].get("latency_ms_median")
-        rows.append([precision, _fmt(ext_value), _fmt(emb_value), _fmt(emb_value - ext_value, True),
+        rows.append([precision, fmt_value(ext_value), fmt_value(emb_value), fmt_value(emb_value - ext_value, True),
                      "–" if merged["keypoint_shift_px"] is None else f"{merged['keypoint_shift_px']:.3f}",
                      f"{pre:.2f} + {infer:.2f} = {pre + infer:.2f}" if pre is not None and infer else "–",
                      f"{merged['speed']['latency_ms_median']:.2f}" if merged["speed"] else "–"])

@@ -11,6 +11,7 @@ import base64
 from html import escape
 from pathlib import Path
 
+from quantflow.provenance import versions_text
 from quantflow.report import accuracy_rows, breakdown_table, evaluated_text
 from quantflow.rundir import write_text_atomic
 
@@ -147,7 +148,7 @@ def _kept_in_float(report: dict) -> list[str]:
 
 
 def _provenance(report: dict) -> list[str]:
-    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
+    versions = versions_text(report["versions"])
     isa = ", ".join(k for k, v in report["cpu"]["isa"].items() if v)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items())
     items = [f"config sha256 {report['config_hash']}", f"dataset fingerprint {report['dataset']['fingerprint']}",

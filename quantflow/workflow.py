@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from quantflow.evaluate import Predictions, predict, result_entry
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric
 from quantflow.preprocessing import Pipeline
-from quantflow.provenance import cpu_info, versions
+from quantflow.provenance import cpu_info, file_sha256, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
 from quantflow.report import write_reports
@@ -236,12 +235,10 @@ class Run:
         return len(set(s.calibration_ids) & set(s.evaluation_ids))
 
 
-
-
 def _artifact(xml: Path, root: Path) -> dict:
     bin_path = xml.with_suffix(".bin")
     return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
-            "sha256": hashlib.sha256(bin_path.read_bytes()).hexdigest()}
+            "sha256": file_sha256(bin_path)}
 
 
 def keypoint_shift(reference: np.ndarray, other: np.ndarray) -> float:

@@ -3,9 +3,8 @@ preprocessing, decoder and metric as the OpenVINO models."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
 from quantflow.evaluate import predict, result_entry
 from quantflow.metrics import MetricResult
+from quantflow.provenance import file_sha256
 from quantflow.speed import latency, parallel_throughput
 from quantflow.tflite.config import TFLiteConfig
 from quantflow.tflite.convert import convert_variants
@@ -68,7 +68,7 @@ class TFLiteStage:
             **result_entry(metric, predictions),
             "speed": self.speed(path, runner, tensor) if speed.enabled else {},
             "file": path.name, "bytes": path.stat().st_size,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "contents": describe(path),
+            "sha256": file_sha256(path), "contents": describe(path),
         }
 
     def speed(self, path: Path, runner: LiteRTRunner, tensor: np.ndarray) -> dict:

@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quantflow.report import markdown_table
+from quantflow.provenance import versions_text
+from quantflow.report import fmt_value, markdown_table
 from quantflow.rundir import write_json_atomic, write_text_atomic
-
-
-def _value(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
 def _speed(row: dict) -> tuple[str, str]:
@@ -43,14 +38,14 @@ def model_card(manifest: dict) -> str:
     config, main = manifest["config"], manifest["metric"]["main"]
     table = [["precision", main, f"Δ {main}", "size MB", "latency ms", "FPS"]]
     for row in precision_rows(manifest):
-        table.append([row["precision"], _value(row["value"]), _value(row["delta"], signed=True),
+        table.append([row["precision"], fmt_value(row["value"]), fmt_value(row["delta"], signed=True),
                       f"{row['bytes'] / 1e6:.2f}", *_speed(row)])
     steps = ", ".join(f"{step['type']} {({k: v for k, v in step.items() if k != 'type'})}"
                       for step in config["preprocessing"]["steps"])
     quantization = manifest["quantization"]
     kept = [op["name"] for op in (quantization.get("reverted") or []) + (quantization.get("auto_ignored") or [])]
     calibration = manifest["calibration"]
-    versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items() if v)
+    versions = versions_text(manifest["versions"])
     return "\n".join([
         f"# {manifest['name']}",
         "",
@@ -95,7 +90,7 @@ def write_index(zoo: Path) -> list[dict]:
     write_json_atomic(zoo / "index.json", rows)
     table = [["task", "model", "precision", "metric", "value", "Δ", "size MB", "latency ms", "FPS"]] + [
         [row["task"], f"[{row['model']}]({row['path']}/README.md)", row["precision"], row["metric"],
-         _value(row["value"]), _value(row["delta"], signed=True), f"{row['bytes'] / 1e6:.2f}", *_speed(row)]
+         fmt_value(row["value"]), fmt_value(row["delta"], signed=True), f"{row['bytes'] / 1e6:.2f}", *_speed(row)]
         for row in rows]
     write_text_atomic(zoo / "index.md", "# Model zoo\n\n" + markdown_table(table) + "\n")
     return rows

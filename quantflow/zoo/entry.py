@@ -15,7 +15,7 @@ from pathlib import Path
 
 from quantflow.config import Config, load_config
 from quantflow.errors import QuantflowError
-from quantflow.provenance import cpu_info, versions
+from quantflow.provenance import cpu_info, file_sha256, versions
 from quantflow.rundir import write_json_atomic, write_text_atomic
 from quantflow.sources import output_infos, save_ir, source_format
 from quantflow.speed import measure_speed
@@ -28,14 +28,6 @@ VERIFY_SAMPLES = 16
 ZOO_TFLITE = ("fp32", "dynamic", "float16", "int8")  # TF sources get these when the config names none
 # zoo precision → (run-folder IR it is made from, weights compressed to FP16)
 PRECISIONS = {"FP32": ("FP32", False), "FP16": ("FP32", True), "FP16-INT8": ("INT8", True)}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def entry_key(config: Config, fingerprint: str, model_digest: str) -> str:
@@ -111,7 +103,7 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
         "verify": {"ids": ids, "tolerance": 1e-6},
     }
     write_text_atomic(target / "README.md", model_card(manifest))
-    manifest["files"] = {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    manifest["files"] = {str(p.relative_to(target)): file_sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
     write_json_atomic(target / "manifest.json", manifest)
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from quantflow.config import Config
 from quantflow.errors import QuantflowError, UserInputError
+from quantflow.provenance import file_sha256
 from quantflow.workflow import Run
-from quantflow.zoo.entry import evaluate_irs, sha256
+from quantflow.zoo.entry import evaluate_irs
 
 
 def file_problems(entry: Path, manifest: dict) -> list[str]:
@@ -18,7 +19,7 @@ def file_problems(entry: Path, manifest: dict) -> list[str]:
         path = entry / name
         if not path.is_file():
             problems.append(f"{entry.name}/{name}: missing")
-        elif sha256(path) != digest:
+        elif file_sha256(path) != digest:
             problems.append(f"{entry.name}/{name}: sha256 differs from manifest.json")
     listed = set(manifest["files"]) | {"manifest.json"}
     problems += [f"{entry.name}/{p.relative_to(entry)}: not in manifest.json"
