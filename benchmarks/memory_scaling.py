@@ -1,4 +1,4 @@
-"""Peak RSS of one evaluation (predict + COCO metric) over 100 and over 1000 images, each in its own process:
+"""Peak RSS of one evaluation (predict with the COCO metric alongside) over 100 and 1000 images, each in its own process:
 whether memory stays flat as the dataset grows (images are streamed; detections and the metric's state are not).
 
     python benchmarks/memory_scaling.py [--config configs/ssd.yml] [--set key=value ...] [--repeat 3]
@@ -61,12 +61,11 @@ def child(config: Path, overrides: list[str]) -> None:
     settings = load_config(config, overrides)
     run = Run(settings)
     model = prepare_model(settings, run.stages)
+    ground_truth, _ = run.labels()
     before = rss_mb()
-    predictions = run.predict(model, run.stages.evaluation_ids, "evaluation")
-    after_predict = peak_mb()
-    run.stages.metric.evaluate(run.ground_truth(predictions)[0], predictions.rows, predictions.image_ids)
+    predictions, _ = run.evaluate(model, run.stages.evaluation_ids, "evaluation", ground_truth)
     print(json.dumps({"images": len(run.stages.evaluation_ids), "detections": len(predictions.rows),
-                      "rss_before_mb": before, "peak_after_predict_mb": after_predict, "peak_mb": peak_mb()}))
+                      "rss_before_mb": before, "peak_mb": peak_mb()}))
 
 
 def main() -> None:
@@ -95,8 +94,7 @@ def main() -> None:
         r = results[n]
         peaks = spread([x["peak_mb"] for x in r], " MB", 1)
         print(f"{n:5d} images ({r[0]['detections']} detections): peak RSS {peaks}")
-        print(f"      RSS before evaluating {median(r, 'rss_before_mb'):.1f} MB, peak after predict() "
-              f"{median(r, 'peak_after_predict_mb'):.1f} MB, after the COCO metric {median(r, 'peak_mb'):.1f} MB")
+        print(f"      RSS before evaluating {median(r, 'rss_before_mb'):.1f} MB, peak {median(r, 'peak_mb'):.1f} MB")
     peaks = [median(results[n], "peak_mb") for n in SIZES]
     growth = peaks[1] / peaks[0] - 1
     print(f"growth of peak RSS {SIZES[0]} → {SIZES[1]} images: {100 * growth:+.1f} % "

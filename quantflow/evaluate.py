@@ -11,7 +11,7 @@ import numpy as np
 
 from quantflow.adapters import DatasetAdapter
 from quantflow.decoders import Decoder
-from quantflow.metrics import MetricResult
+from quantflow.metrics import MetricResult, MetricSession
 from quantflow.preprocessing import Pipeline
 from quantflow.progress import progress_bar
 from quantflow.runner import OpenVINORunner, bounded_map
@@ -32,8 +32,9 @@ class Predictions:
 
 
 def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
-            decoder: Decoder, label: str) -> Predictions:
-    """Result rows of every sample; memory holds only the rows and a few samples in flight."""
+            decoder: Decoder, label: str, session: MetricSession | None = None) -> Predictions:
+    """Result rows of every sample; memory holds only the rows and a few samples in flight. With a metric
+    `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass."""
     per_image: dict[int, np.ndarray] = {}
     lock = threading.Lock()
 
@@ -46,6 +47,8 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
         rows = dataset.rows(image_id, decoder.decode(outputs), geometry)
         with lock:
             per_image[image_id] = rows
+            if session is not None:
+                session.add([image_id], rows)
         bar.advance(task)
 
     start = time.perf_counter()

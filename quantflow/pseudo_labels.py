@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
+
+from quantflow.progress import quiet_stdout
 
 
 def pseudo_ground_truth(rows: np.ndarray, image_sizes: dict[int, tuple[int, int]], threshold: float):
@@ -29,6 +28,6 @@ def pseudo_ground_truth(rows: np.ndarray, image_sizes: dict[int, tuple[int, int]
         "annotations": annotations,
         "categories": [{"id": c, "name": str(c)} for c in categories],
     }
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet_stdout():
         coco.createIndex()
     return coco

@@ -21,7 +21,7 @@ from quantflow.embed import embedded
 from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
 from quantflow.evaluate import Predictions, predict, result_entry
 from quantflow.graph import count_ops
-from quantflow.metrics import METRICS, Metric
+from quantflow.metrics import METRICS, Metric, MetricResult, MetricSession
 from quantflow.preprocessing import Pipeline
 from quantflow.provenance import cpu_info, file_sha256, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
@@ -129,13 +129,19 @@ class Run:
         self.timings[name] = time.perf_counter() - start
         return value
 
-    def predict(self, model, ids: list[int], label: str) -> Predictions:
+    def predict(self, model, ids: list[int], label: str, session: MetricSession | None = None) -> Predictions:
         s = self.stages
         return predict(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline, s.decoder,
-                       label)
+                       label, session)
 
-    def fp32_reference(self, model) -> Predictions:
-        """FP32 predictions from the cache when model, data, preprocessing and decoder are unchanged."""
+    def evaluate(self, model, ids: list[int], label: str, ground_truth) -> tuple[Predictions, MetricResult]:
+        """One pass with the metric working alongside inference."""
+        session = self.stages.metric.session(ground_truth, ids)
+        return self.predict(model, ids, label, session), session.result()
+
+    def fp32_reference(self, model, session: MetricSession | None = None) -> Predictions:
+        """FP32 predictions, from the cache when model, data, preprocessing and decoder are unchanged; their rows
+        go to `session` either way."""
         c = self.config
         key = reference_key({
             "model": files_digest(c.model.source), "inputs": c.model.inputs, "outputs": c.model.outputs,
@@ -151,22 +157,26 @@ class Run:
             log.info("FP32 reference: reusing cached predictions %s (evaluated in %.1f s before)", key[:12],
                      cached.seconds)
             self.fp32_cached = True
+            if session is not None:
+                session.add(cached.image_ids, cached.rows)
             return cached
-        predictions = self.predict(model, self.stages.evaluation_ids, "FP32 evaluation")
+        predictions = self.predict(model, self.stages.evaluation_ids, "FP32 evaluation", session)
         if cache:
             cache.store(key, predictions)
         return predictions
 
-    def ground_truth(self, fp32: Predictions):
-        """The dataset's labels, or in annotation-free mode the FP32 predictions above the threshold."""
-        if self.stages.dataset.has_labels:
-            return self.stages.dataset.ground_truth(), "dataset annotations"
+    def labels(self):
+        """The dataset's ground truth and what it is (annotation-free datasets get theirs from `pseudo_labels`)."""
+        return self.stages.dataset.ground_truth(), "dataset annotations"
+
+    def pseudo_labels(self, fp32: Predictions):
+        """Annotation-free mode: the FP32 predictions above the threshold, and what they are."""
         sizes = {i: self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
         threshold = self.config.dataset.pseudo_label_threshold
         reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
         return pseudo_ground_truth(fp32.rows, sizes, threshold), reference
 
-    def validation(self, fp32: Predictions, ground_truth) -> ValidationData | None:
+    def validation(self, fp32: Predictions, fp32_metric: MetricResult, ground_truth) -> ValidationData | None:
         """The search split and its scorer; an FP32 model is scored from the FP32 reference, not run again."""
         s = self.stages
         if not s.quantizer.needs_validation:
@@ -180,7 +190,8 @@ class Run:
             result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
             return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
-        return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score)
+        return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,
+                              fp32_metric.higher_is_better)
 
     def speed(self, fp32_model, int8_model) -> dict:
         """Latency and throughput of both precisions on the first evaluation image, measured back to back."""
@@ -205,9 +216,10 @@ class Run:
             merged, decoder = embedded(model, s.pipeline, s.decoder)
             xml = folder / f"{name}-embedded" / f"{self.config.model.name}.xml"
             save_ir(merged, xml)
+            session = s.metric.session(ground_truth, s.evaluation_ids)
             predictions = predict(OpenVINORunner(merged, self.config.evaluation.device), s.dataset, s.evaluation_ids,
-                                  raw, decoder, f"{name} embedded evaluation")
-            metric = s.metric.evaluate(ground_truth, predictions.rows, predictions.image_ids)
+                                  raw, decoder, f"{name} embedded evaluation", session)
+            metric = session.result()
             speed = (measure_speed(merged, raw(*sample)[0], self.config.evaluation.device, settings)
                      if settings.enabled else {})
             results[f"{name} embedded"] = {
@@ -269,19 +281,25 @@ def run_quantize(config: Config) -> dict:
     with RunFolder(config.output) as folder:
         fp32_xml = folder.path / "FP32" / f"{config.model.name}.xml"
         save_ir(model, fp32_xml)
-        fp32 = run.timed("evaluate_fp32", run.fp32_reference, model)
-        ground_truth, reference = run.ground_truth(fp32)
-        fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
+        if s.dataset.has_labels:
+            ground_truth, reference = run.labels()
+            session = s.metric.session(ground_truth, s.evaluation_ids)
+            fp32 = run.timed("evaluate_fp32", run.fp32_reference, model, session)
+            fp32_metric = session.result()
+        else:  # the FP32 predictions become the labels
+            fp32 = run.timed("evaluate_fp32", run.fp32_reference, model)
+            ground_truth, reference = run.pseudo_labels(fp32)
+            fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
 
         outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
-                            run.validation(fp32, ground_truth))
+                            run.validation(fp32, fp32_metric, ground_truth))
         fake_quantize = count_ops(outcome.model, "FakeQuantize")
         if fake_quantize == 0:
             raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
         int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
         save_ir(outcome.model, int8_xml)
-        int8 = run.timed("evaluate_int8", run.predict, outcome.model, s.evaluation_ids, "INT8 evaluation")
-        int8_metric = s.metric.evaluate(ground_truth, int8.rows, int8.image_ids)
+        int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
+                                      "INT8 evaluation", ground_truth)
         speed = run.timed("speed", run.speed, model, outcome.model)
         maps = (run.timed("disparity_maps", write_disparity_maps, {"FP32": model, "INT8": outcome.model}, s.dataset,
                           s.pipeline, s.decoder, s.evaluation_ids[: config.evaluation.maps], folder.path / "maps",

@@ -151,6 +151,26 @@ def test_chunked_evaluation_equals_one_cocoeval(dataset, monkeypatch, chunk: int
     assert result.breakdown == whole.breakdown and result.per_item == whole.per_item
 
 
+def test_session_fed_out_of_order_with_tied_scores_equals_one_cocoeval(dataset, monkeypatch) -> None:
+    """As during a pass: images finish in any order, one at a time, and are matched two at a time. Scores are
+    rounded so that many tie across images: COCOeval breaks those ties by image order, and so must the result."""
+    import quantflow.metrics.coco_ap as coco_ap
+
+    gt_path, rows = dataset
+    rows = rows.copy()
+    rows[:, 5] = np.round(rows[:, 5], 1)
+    expected = evaluate(gt_path, rows, IMAGE_IDS, per_item=True)
+    assert_summary_matches(expected.summary, reference(gt_path, rows))
+    monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", 2)
+    metric = CocoAP(CocoAP.Config(type="coco_ap"))
+    session = metric.session(load_coco(gt_path, "where"), IMAGE_IDS, per_item=True)
+    for image_id in np.random.default_rng(3).permutation(IMAGE_IDS):
+        session.add([int(image_id)], rows[rows[:, 0] == image_id])
+    result = session.result()
+    assert result.summary == expected.summary and result.breakdown == expected.breakdown
+    assert result.per_item == expected.per_item and result.curves == expected.curves
+
+
 def test_per_class_equals_cocoeval_per_category(dataset) -> None:
     gt_path, rows = dataset
     per_class = evaluate(gt_path, rows, IMAGE_IDS).breakdown

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.slow
 FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
 
 
-def quantize(config: str, out: Path) -> dict:
+def quantize(config: str, out: Path, *overrides: str, exit_code: int = 0) -> dict:
     result = run_cli("quantize", "--config", str(ROOT / "configs" / config), "--set", f"output={out}",
-                     "--set", FAST_SPEED)
-    assert result.returncode == 0, result.stderr
+                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
+    assert result.returncode == exit_code, result.stderr
     return json.loads((out / "report.json").read_text())
 
 
@@ -41,6 +41,19 @@ def test_stereo_sample_reports_epe_d1_and_bad_n(stereo_run) -> None:
     assert report["metric"]["main"] == "EPE" and report["delta"]["EPE"] == pytest.approx(int8["EPE"] - fp32["EPE"])
     assert report["quantization"]["fake_quantize_nodes"] > 5
     assert report["calibration"]["overlap_with_evaluation"] == 0
+
+
+def test_accuracy_aware_search_on_epe_reports_epe(tmp_path: Path) -> None:
+    """NNCF's search maximizes, so it is handed −EPE; the steps and the reference in the report are EPE again."""
+    report = quantize("stereo.yml", tmp_path / "run", "evaluation.max_images=16", "evaluation.maps=0",
+                      "quantization.openvino={algorithm: accuracy_aware, max_drop: 0.0, max_iterations: 1}",
+                      exit_code=3)  # a drop of 0 is out of reach: the run says so and still writes its report
+    quantization, fp32 = report["quantization"], report["results"]["FP32"]["metrics"]["EPE"]
+    assert quantization["reference_metric"] == pytest.approx(fp32)  # no test split: the search saw all 16
+    assert quantization["steps"] and all(step["metric"] > 0 for step in quantization["steps"])
+    for step in quantization["steps"]:
+        assert step["drop"] == pytest.approx(step["metric"] - fp32)  # drop = EPE gained
+    assert "| step | EPE | drop |" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_stereo_report_shows_disparity_and_error_maps(stereo_run) -> None:

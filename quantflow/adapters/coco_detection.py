@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Literal
@@ -14,6 +12,7 @@ from pydantic import Field
 from quantflow.adapters.base import ADAPTERS, DetectionDataset, fingerprint_files
 from quantflow.config_base import ExistingPath, ProviderConfig
 from quantflow.errors import UserInputError
+from quantflow.progress import quiet_stdout
 
 LabelScheme = Literal["contiguous_from_0", "contiguous_from_1", "category_id"]
 
@@ -41,7 +40,7 @@ def load_coco(path: Path, where: str):
                 raise UserInputError(f"{where}: {key}[{index}] lacks {', '.join(missing)}")
     coco = COCO()
     coco.dataset = data
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet_stdout():
         coco.createIndex()
     return coco
 

@@ -42,9 +42,27 @@ class MetricResult:
         return self.value - other if self.higher_is_better else other - self.value
 
 
+class MetricSession:
+    """The results of one pass, fed as samples finish (by one thread at a time). This default keeps the rows
+    and evaluates them when the pass is over; a metric whose work can start early overrides `Metric.session`."""
+
+    def __init__(self, metric: Metric, ground_truth, image_ids: list[int], per_item: bool) -> None:
+        self.metric, self.ground_truth, self.image_ids, self.per_item = metric, ground_truth, image_ids, per_item
+        self.rows: list[np.ndarray] = []
+
+    def add(self, image_ids: list[int], rows: np.ndarray) -> None:
+        """The result rows of samples that just finished."""
+        self.rows.append(rows)
+
+    def result(self) -> MetricResult:
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 0))
+        return self.metric.evaluate(self.ground_truth, rows, self.image_ids, self.per_item)
+
+
 class Metric:
-    """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids, per_item)`;
-    per-item values cost time and only accuracy-aware searches ask for them.
+    """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids, per_item)`
+    (or `session`, to overlap their work with inference); per-item values cost time and only accuracy-aware
+    searches ask for them.
 
     predictions: [N, 7] float64 rows (image_id, x, y, w, h, score, category_id) in original pixels,
     the array layout pycocotools' `loadRes` takes.
@@ -59,3 +77,7 @@ class Metric:
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
         raise NotImplementedError
+
+    def session(self, ground_truth, image_ids: list[int], per_item: bool = False) -> MetricSession:
+        """Where a pass hands its results as they come."""
+        return MetricSession(self, ground_truth, image_ids, per_item)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from pydantic import Field
 
 from quantflow.config_base import ProviderConfig
 from quantflow.errors import UserInputError
-from quantflow.metrics.base import METRICS, Metric, MetricResult
-from quantflow.metrics.per_image_ap import per_image_ap
+from quantflow.metrics.base import METRICS, Metric, MetricResult, MetricSession
+from quantflow.metrics.coco_matches import MatchTable
+from quantflow.progress import quiet_stdout
 
-CHUNK_IMAGES = 200
+CHUNK_IMAGES = 50
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
@@ -36,14 +36,6 @@ def _load_results(ground_truth, predictions: np.ndarray):
     return empty
 
 
-def _compact(entry: dict | None) -> dict | None:
-    """An `evalImgs` entry with just what `accumulate` and per-image AP read, matches as booleans."""
-    if entry is None:
-        return None
-    return {"dtScores": np.asarray(entry["dtScores"], dtype=np.float64), "dtMatches": entry["dtMatches"] > 0,
-            "dtIgnore": entry["dtIgnore"].astype(bool), "gtIgnore": np.asarray(entry["gtIgnore"], dtype=bool)}
-
-
 def _precision_recall(evaluator) -> dict[str, dict[str, list[float]]]:
     """Class-averaged precision at COCO's 101 recall points, area `all`, largest max-detections, at IoU 0.50
     and 0.75 (recall points where no class is defined are left out)."""
@@ -57,29 +49,76 @@ def _precision_recall(evaluator) -> dict[str, dict[str, list[float]]]:
     return curves
 
 
-def evaluate_in_chunks(evaluator, ground_truth, predictions: np.ndarray) -> None:
-    """`evaluator.evaluate()` run on chunks of CHUNK_IMAGES images, keeping only `evalImgs` (all `accumulate`
-    reads): pycocotools' per-detection dicts and IoU tables then exist for one chunk at a time, so memory does
-    not grow with the dataset. The merged `evalImgs` keep COCOeval's [category, area, image] layout."""
-    from pycocotools.cocoeval import COCOeval
+class CocoSession(MetricSession):
+    """COCOeval on every CHUNK_IMAGES finished images, in a background thread while the pass goes on, each
+    chunk folded into a MatchTable: pycocotools' per-detection dicts and IoU tables exist for one chunk at a
+    time and what stays is arrays, so memory does not grow with the dataset; the figures are those of one
+    COCOeval over all images (tested)."""
 
-    params = evaluator.params
-    image_ids = list(params.imgIds)
-    entries: dict[tuple[int, int, int], dict | None] = {}
-    for start in range(0, len(image_ids), CHUNK_IMAGES):
-        chunk = image_ids[start : start + CHUNK_IMAGES]
-        part = COCOeval(ground_truth, _load_results(ground_truth, predictions[np.isin(predictions[:, 0], chunk)]),
-                        "bbox")
-        part.params = copy.deepcopy(params)
-        part.params.imgIds = chunk
-        part.evaluate()
-        for index, entry in enumerate(part.evalImgs):
-            category, rest = divmod(index, len(params.areaRng) * len(chunk))
-            area, image = divmod(rest, len(chunk))
-            entries[category, area, chunk[image]] = _compact(entry)
-    evaluator.evalImgs = [entries[k, a, i] for k in range(len(params.catIds)) for a in range(len(params.areaRng))
-                          for i in image_ids]
-    evaluator._paramsEval = copy.deepcopy(params)
+    def __init__(self, metric: CocoAP, ground_truth, image_ids: list[int], per_item: bool) -> None:
+        super().__init__(metric, ground_truth, image_ids, per_item)
+        self.params = metric.params(ground_truth, image_ids)
+        self.table = MatchTable(self.params)
+        self.waiting_ids: list[int] = []
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coco-eval")
+        self.chunks: list[Future] = []
+
+    def add(self, image_ids: list[int], rows: np.ndarray) -> None:
+        self.waiting_ids += image_ids
+        self.rows.append(np.asarray(rows, dtype=np.float64).reshape(-1, 7))
+        if len(self.waiting_ids) >= CHUNK_IMAGES:
+            self._submit()
+
+    def _submit(self, everything: bool = False) -> None:
+        """Hand waiting images to the worker in chunks of CHUNK_IMAGES (and the short rest if `everything`)."""
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
+        while len(self.waiting_ids) >= CHUNK_IMAGES or (everything and self.waiting_ids):
+            chunk, self.waiting_ids = self.waiting_ids[:CHUNK_IMAGES], self.waiting_ids[CHUNK_IMAGES:]
+            in_chunk = np.isin(rows[:, 0], chunk)
+            self.chunks.append(self.worker.submit(self._evaluate_chunk, chunk, rows[in_chunk]))
+            rows = rows[~in_chunk]
+        self.rows = [rows]
+
+    def _evaluate_chunk(self, image_ids: list[int], rows: np.ndarray) -> None:
+        from pycocotools.cocoeval import COCOeval
+
+        with quiet_stdout():
+            part = COCOeval(self.ground_truth, _load_results(self.ground_truth, rows), "bbox")
+            part.params = copy.deepcopy(self.params)
+            part.params.imgIds = image_ids
+            part.evaluate()
+        self.table.add(part)
+
+    def result(self) -> MetricResult:
+        from pycocotools.cocoeval import COCOeval
+
+        self._submit(everything=True)
+        self.worker.shutdown(wait=True)
+        for chunk in self.chunks:
+            chunk.result()  # raises what a chunk raised
+        evaluator = COCOeval(self.ground_truth, iouType="bbox")
+        evaluator.params = self.params
+        evaluator.eval = self.table.accumulate()
+        with quiet_stdout():
+            evaluator.summarize()
+        stats = list(evaluator.stats)
+        # summarize() reads AP@[.5:.95] at maxDets == 100 only (-1 otherwise): take it at the configured setting.
+        precision = evaluator.eval["precision"][:, :, :, 0, -1]
+        stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
+        summary = {name: defined(v) for name, v in zip(STAT_NAMES, stats)}
+        per_image = self.table.per_image_ap() if self.per_item else {}
+        return MetricResult(summary, "AP", _per_class(self.ground_truth, evaluator), per_image,
+                            curves=_precision_recall(evaluator))
+
+
+def _per_class(ground_truth, evaluator) -> dict[str, float | None]:
+    precision = evaluator.eval["precision"][:, :, :, 0, -1]  # [T, R, K] at area=all, max detections
+    per_class = {}
+    for k, category_id in enumerate(evaluator.params.catIds):
+        values = precision[:, :, k]
+        values = values[values > -1]
+        per_class[ground_truth.cats[category_id]["name"]] = float(values.mean()) if values.size else None
+    return per_class
 
 
 @METRICS.register("coco_ap")
@@ -97,28 +136,25 @@ class CocoAP(Metric):
             default=None, description="Category names to evaluate (e.g. [person] for a person-only model); all if unset."
         )
 
+    def session(self, ground_truth, image_ids: list[int], per_item: bool = False) -> CocoSession:
+        return CocoSession(self, ground_truth, image_ids, per_item)
+
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
-        from pycocotools.cocoeval import COCOeval
+        session = self.session(ground_truth, image_ids, per_item)
+        session.add(list(image_ids), predictions)
+        return session.result()
 
-        predictions = np.asarray(predictions, dtype=np.float64).reshape(-1, 7)
-        with contextlib.redirect_stdout(io.StringIO()):
-            evaluator = COCOeval(ground_truth, iouType="bbox")
-            evaluator.params.imgIds = sorted(image_ids)
-            evaluator.params.maxDets = [1, 10, self.config.max_detections]
-            if self.config.categories is not None:
-                evaluator.params.catIds = self._category_ids(ground_truth)
-            evaluate_in_chunks(evaluator, ground_truth, predictions)
-            evaluator.accumulate()
-            evaluator.summarize()
-        stats = list(evaluator.stats)
-        # summarize() reads AP@[.5:.95] at maxDets == 100 only (-1 otherwise): take it at the configured setting.
-        precision = evaluator.eval["precision"][:, :, :, 0, -1]
-        stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
-        summary = {name: defined(v) for name, v in zip(STAT_NAMES, stats)}
-        per_image = per_image_ap(evaluator) if per_item else {}
-        return MetricResult(summary, "AP", self._per_class(ground_truth, evaluator), per_image,
-                            curves=_precision_recall(evaluator))
+    def params(self, ground_truth, image_ids: list[int]):
+        """COCOeval's parameters for these images: the configured max detections and categories."""
+        from pycocotools.cocoeval import Params
+
+        params = Params(iouType="bbox")
+        params.imgIds = sorted(image_ids)
+        params.catIds = self._category_ids(ground_truth) if self.config.categories is not None else sorted(
+            ground_truth.getCatIds())
+        params.maxDets = [1, 10, self.config.max_detections]
+        return params
 
     def _category_ids(self, ground_truth) -> list[int]:
         by_name = {category["name"]: category_id for category_id, category in ground_truth.cats.items()}
@@ -126,13 +162,3 @@ class CocoAP(Metric):
         if unknown:
             raise UserInputError(f"metric.categories: {unknown} not in the annotations ({', '.join(sorted(by_name))})")
         return sorted(by_name[name] for name in self.config.categories)
-
-    @staticmethod
-    def _per_class(ground_truth, evaluator) -> dict[str, float | None]:
-        precision = evaluator.eval["precision"][:, :, :, 0, -1]  # [T, R, K] at area=all, max detections
-        per_class = {}
-        for k, category_id in enumerate(evaluator.params.catIds):
-            values = precision[:, :, k]
-            values = values[values > -1]
-            per_class[ground_truth.cats[category_id]["name"]] = float(values.mean()) if values.size else None
-        return per_class

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 from pydantic import Field
 
@@ -12,6 +9,7 @@ from quantflow.config_base import ProviderConfig
 from quantflow.errors import UserInputError
 from quantflow.metrics.base import METRICS, Metric, MetricResult
 from quantflow.metrics.coco_ap import defined
+from quantflow.progress import quiet_stdout
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 COCO_SIGMAS = (0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
@@ -45,7 +43,7 @@ class CocoKeypointsAP(Metric):
         sigmas = self._sigmas(len(ground_truth.names))
         rows = np.asarray(predictions, dtype=np.float64).reshape(-1, 4 + 3 * len(ground_truth.names))
         coco = ground_truth.coco
-        with contextlib.redirect_stdout(io.StringIO()):
+        with quiet_stdout():
             results = coco.loadRes(result_entries(rows)) if len(rows) else None
             evaluator = COCOeval(coco, results, "keypoints") if results else None
             if evaluator is None:

@@ -65,7 +65,7 @@ class SearchTrace(logging.Handler):
         if self.reference is None:
             self.reference = value
             return value, per_item
-        step = {"step": len(self.steps), "metric": value, "drop": accuracy_drop(self.reference, value, self.drop_type),
+        step = {"step": len(self.steps), "metric": self.validation.shown(value), "drop": accuracy_drop(self.reference, value, self.drop_type),
                 "reverted_group": self._pending_group or [], "elapsed_s": time.perf_counter() - self._started}
         self.steps.append(step)
         self._pending_group = None
@@ -155,7 +155,7 @@ class AccuracyAwareQuantization(DefaultQuantization):
             "target": {"max_drop": c.max_drop, "drop_type": c.drop_type, "reached": drop <= c.max_drop,
                        "search_drop": drop, "stop_reason": stop_reason},
             "ranking_subset_size": ranking,
-            "reference_metric": trace.reference,
+            "reference_metric": trace.validation.shown(trace.reference),
             "steps": trace.steps,
             "reverted": reverted,
             "quantized_operations": {"before_search": len(before), "after_search": len(after)},

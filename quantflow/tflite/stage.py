@@ -60,8 +60,9 @@ class TFLiteStage:
         runner = LiteRTRunner(path, self.settings.threads)
         decoder = DECODERS.get(config.decoder.type, "decoder.type")(config.decoder)
         decoder.bind(runner.output_infos())
-        predictions = predict(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label)
-        metric = s.metric.evaluate(ground_truth, predictions.rows, predictions.image_ids)
+        session = s.metric.session(ground_truth, s.evaluation_ids)
+        predictions = predict(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label, session)
+        metric = session.result()
         speed = config.evaluation.speed
         tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
         return {

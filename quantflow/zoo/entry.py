@@ -45,15 +45,18 @@ def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) ->
     annotation-free mode its predictions are the reference, as in the quantize run."""
     import openvino as ov
 
-    s, core, ground_truth, results = run.stages, ov.Core(), None, {}
+    s, core, results = run.stages, ov.Core(), {}
+    ground_truth = run.labels()[0] if s.dataset.has_labels else None  # else made from the FP32 pass
     tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
     for precision, xml in irs.items():
         model = core.read_model(xml)
         s.decoder.bind(output_infos(model))
-        predictions = run.predict(model, ids, f"{precision} evaluation")
-        if ground_truth is None:
-            ground_truth, _ = run.ground_truth(predictions)
-        metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
+        if not s.dataset.has_labels and ground_truth is None:
+            predictions = run.predict(model, ids, f"{precision} evaluation")
+            ground_truth, _ = run.pseudo_labels(predictions)
+            metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
+        else:
+            _, metric = run.evaluate(model, ids, f"{precision} evaluation", ground_truth)
         results[precision] = {"metrics": metric.summary, "value": metric.value}
         if speed:
             results[precision]["speed"] = measure_speed(model, tensor, run.config.evaluation.device,
