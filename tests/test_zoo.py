@@ -110,3 +110,22 @@ def test_one_failing_config_does_not_stop_the_others(zoo: Path, tmp_path: Path) 
     assert "skipped  ssd-shapes " in result.stdout + result.stderr
     assert "broken.yml: dataset.annotations: file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_second_build_on_the_same_zoo_is_refused_while_one_runs(zoo: Path) -> None:
+    """Two builds into one zoo would clear each other's work: while one holds ZOO/.lock, another stops at once."""
+    import fcntl
+
+    before = sorted(p.relative_to(zoo) for p in zoo.rglob("*") if p.name != ".lock")
+    with open(zoo / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.truncate(0)
+        held.write("pid 12345")
+        held.flush()
+        result = run_cli("zoo", "build", str(ROOT / "configs" / "ssd.yml"), "--zoo", str(zoo), *QUICK)
+    assert result.returncode == 2, result.stderr
+    assert f"--zoo {zoo}: another zoo build is running on it (pid 12345)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.relative_to(zoo) for p in zoo.rglob("*") if p.name != ".lock") == before
+    again = run_cli("zoo", "build", str(ROOT / "configs" / "ssd.yml"), "--zoo", str(zoo), *QUICK)
+    assert again.returncode == 0 and "skipped  ssd-shapes " in again.stdout + again.stderr  # lock released

@@ -1,24 +1,29 @@
 """`quantflow zoo build`: one entry per config, each in its own process, skipped when nothing changed.
 
 An entry is built in `ZOO/.building/` and renamed into `ZOO/<task>/<name>/` only when complete, so a killed
-build leaves no half entry, and the next build redoes only what is missing or changed.
+build leaves no half entry, and the next build redoes only what is missing or changed. One build per zoo at a
+time (`ZOO/.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from quantflow.cache import files_digest
 from quantflow.config import load_config
-from quantflow.errors import QuantflowError
+from quantflow.errors import QuantflowError, UserInputError
 from quantflow.rundir import replace_folder
 from quantflow.workflow import build_stages
 from quantflow.zoo.card import write_index
@@ -85,15 +90,38 @@ def build_one(plan: Plan, overrides: list[str], zoo: Path) -> Outcome:
         shutil.rmtree(work, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def build_lock(zoo: Path) -> Iterator[None]:
+    """One build per zoo at a time: a second one would clear the first's work and both would rewrite the
+    index. The lock is the OS's (flock), so a killed build does not leave it held."""
+    zoo.mkdir(parents=True, exist_ok=True)
+    with open(zoo / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise UserInputError(f"--zoo {zoo}: another zoo build is running on it ({handle.read().strip()}); "
+                                 f"wait for it to finish") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+
+
 def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False, overrides: list[str] = (),
               report=print) -> list[Outcome]:
     """Plan every config, skip current entries, build the rest `jobs` at a time, then rewrite the index."""
-    shutil.rmtree(zoo / ".building", ignore_errors=True)  # leftovers of a killed build
+    with build_lock(zoo):
+        return _build(configs, zoo, jobs, force, list(overrides), report)
+
+
+def _build(configs: list[Path], zoo: Path, jobs: int, force: bool, overrides: list[str], report) -> list[Outcome]:
+    shutil.rmtree(zoo / ".building", ignore_errors=True)  # leftovers of a killed build (no build holds the lock)
     (zoo / ".building").mkdir(parents=True)
     outcomes, plans, seen = [], [], {}
     for config in configs:
         try:
-            plan = plan_entry(config, list(overrides), zoo)
+            plan = plan_entry(config, overrides, zoo)
         except QuantflowError as exc:
             outcomes.append(Outcome(config, config.stem, "failed", str(exc)))
             continue
@@ -109,7 +137,7 @@ def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False
     for outcome in outcomes:
         report(outcome)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for outcome in pool.map(lambda p: build_one(p, list(overrides), zoo), plans):
+        for outcome in pool.map(lambda p: build_one(p, overrides, zoo), plans):
             report(outcome)
             outcomes.append(outcome)
     shutil.rmtree(zoo / ".building", ignore_errors=True)
