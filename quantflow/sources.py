@@ -8,6 +8,7 @@ from quantflow.config_base import StrictModel
 from quantflow.decoders import OutputInfo
 from quantflow.errors import UserInputError
 from quantflow.preprocessing import TensorSpec
+from quantflow.provenance import file_sha256
 
 CONVERTIBLE = {".onnx": "ONNX", ".pb": "frozen TF graph", ".tflite": "TFLite"}
 ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
@@ -105,6 +106,13 @@ def output_infos(model) -> list[OutputInfo]:
         dims = tuple(-1 if d.is_dynamic else d.get_length() for d in shape) if shape.rank.is_static else ()
         infos.append(OutputInfo(index, frozenset(port.get_names()), dims))
     return infos
+
+
+def ir_artifact(xml: Path, root: Path) -> dict:
+    """A saved IR as reports list it: path under `root`, size of .xml + .bin, sha256 of the weights."""
+    bin_path = xml.with_suffix(".bin")
+    return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
+            "sha256": file_sha256(bin_path)}
 
 
 def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:

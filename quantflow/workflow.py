@@ -6,7 +6,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -17,20 +16,20 @@ from quantflow.cache import PredictionCache, files_digest, reference_key
 from quantflow.config import Config
 from quantflow.decoders import DECODERS, Decoder
 from quantflow.disparity_maps import write_disparity_maps
-from quantflow.embed import embedded
+from quantflow.embedded_stage import evaluate_embedded
 from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
 from quantflow.evaluate import Predictions, predict, result_entry
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult, MetricSession
 from quantflow.preprocessing import Pipeline
-from quantflow.provenance import cpu_info, file_sha256, versions
+from quantflow.provenance import cpu_info, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
 from quantflow.report import write_reports
 from quantflow.rundir import RunFolder
 from quantflow.runner import OpenVINORunner, runs_in_int8
-from quantflow.speed import latency, measure_speed
-from quantflow.sources import conform_input, load_model, output_infos, save_ir, source_format
+from quantflow.speed import measure_speed
+from quantflow.sources import conform_input, ir_artifact, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
 from quantflow.tflite.stage import TF_FORMATS, TFLiteStage
 
@@ -204,32 +203,6 @@ class Run:
         return {name: measure_speed(m, tensor, device, settings) for name, m in
                 (("FP32", fp32_model), ("INT8", int8_model))}
 
-    def embedded(self, models: dict, ground_truth, external: dict[str, Predictions], folder: Path) -> dict:
-        """Each model with its processing inside the graph: saved, evaluated on raw images and timed, with the
-        external preprocessing time for comparison and, for pose, how far the keypoints moved."""
-        s, settings = self.stages, self.config.evaluation.speed
-        raw = Pipeline([])
-        sample = s.dataset.load_sample(s.evaluation_ids[0])
-        preprocess = latency(lambda: s.pipeline(*sample), settings) if settings.enabled else {}
-        results = {}
-        for name, model in models.items():
-            merged, decoder = embedded(model, s.pipeline, s.decoder)
-            xml = folder / f"{name}-embedded" / f"{self.config.model.name}.xml"
-            save_ir(merged, xml)
-            session = s.metric.session(ground_truth, s.evaluation_ids)
-            predictions = predict(OpenVINORunner(merged, self.config.evaluation.device), s.dataset, s.evaluation_ids,
-                                  raw, decoder, f"{name} embedded evaluation", session)
-            metric = session.result()
-            speed = (measure_speed(merged, raw(*sample)[0], self.config.evaluation.device, settings)
-                     if settings.enabled else {})
-            results[f"{name} embedded"] = {
-                **result_entry(metric, predictions), "speed": speed, **_artifact(xml, folder),
-                "external_preprocess_ms": preprocess.get("latency_ms_median"),
-                "keypoint_shift_px": (keypoint_shift(external[name].rows, predictions.rows)
-                                      if s.dataset.task == "keypoints" else None),
-            }
-        return results
-
     def check_tflite_source(self) -> None:
         if self.config.quantization.tflite and source_format(self.config.model.source) not in TF_FORMATS:
             raise UserInputError(f"quantization.tflite: needs a TF source ({' or '.join(TF_FORMATS)}), got "
@@ -245,17 +218,6 @@ class Run:
         if s.calibration_source is not s.dataset:
             return 0
         return len(set(s.calibration_ids) & set(s.evaluation_ids))
-
-
-def _artifact(xml: Path, root: Path) -> dict:
-    bin_path = xml.with_suffix(".bin")
-    return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
-            "sha256": file_sha256(bin_path)}
-
-
-def keypoint_shift(reference: np.ndarray, other: np.ndarray) -> float:
-    """Mean distance in pixels between the keypoints of two passes over the same samples (rows in order)."""
-    return float(np.hypot(other[:, 4::3] - reference[:, 4::3], other[:, 5::3] - reference[:, 5::3]).mean())
 
 
 def _delta(fp32: dict, int8: dict) -> dict:
@@ -305,8 +267,8 @@ def run_quantize(config: Config) -> dict:
                           s.pipeline, s.decoder, s.evaluation_ids[: config.evaluation.maps], folder.path / "maps",
                           config.evaluation.device)
                 if s.dataset.task == "stereo" else [])
-        embedded_results = (run.timed("embedded", run.embedded, {"FP32": model, "INT8": outcome.model}, ground_truth,
-                                      {"FP32": fp32, "INT8": int8}, folder.path)
+        embedded_results = (run.timed("embedded", evaluate_embedded, run, {"FP32": model, "INT8": outcome.model},
+                                      ground_truth, {"FP32": fp32, "INT8": int8}, folder.path)
                             if config.preprocessing.embed else {})
         tflite_results, tflite_notes = ({}, {})
         if config.quantization.tflite:
@@ -352,7 +314,7 @@ def run_quantize(config: Config) -> dict:
             "disparity_maps": maps,
             "fp32_from_cache": run.fp32_cached,
             "timings_s": run.timings,
-            "artifacts": {"FP32": _artifact(fp32_xml, folder.path), "INT8": _artifact(int8_xml, folder.path)},
+            "artifacts": {"FP32": ir_artifact(fp32_xml, folder.path), "INT8": ir_artifact(int8_xml, folder.path)},
         }
         write_reports(folder.path, report)
     target = outcome.details.get("target")
