@@ -1,5 +1,5 @@
-"""Peak RSS of one evaluation (predict with the COCO metric alongside) over 100 and 1000 images, each in its own process:
-whether memory stays flat as the dataset grows (images are streamed; detections and the metric's state are not).
+"""Peak RSS of one evaluation (predict with the COCO metric alongside) over 100 and 1000 images, each in its own
+process: whether memory stays flat as the dataset grows.
 
     python benchmarks/memory_scaling.py [--config configs/ssd.yml] [--set key=value ...] [--repeat 3]
 """

@@ -133,9 +133,10 @@ class Run:
         return predict(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline, s.decoder,
                        label, session)
 
-    def evaluate(self, model, ids: list[int], label: str, ground_truth) -> tuple[Predictions, MetricResult]:
+    def evaluate(self, model, ids: list[int], label: str, ground_truth,
+                 per_item: bool = False) -> tuple[Predictions, MetricResult]:
         """One pass with the metric working alongside inference."""
-        session = self.stages.metric.session(ground_truth, ids)
+        session = self.stages.metric.session(ground_truth, ids, per_item)
         return self.predict(model, ids, label, session), session.result()
 
     def fp32_reference(self, model, session: MetricSession | None = None) -> Predictions:
@@ -183,10 +184,10 @@ class Run:
 
         def score(compiled_model, ids: list[int]) -> tuple[float, list[float]]:
             if runs_in_int8(compiled_model):
-                rows = self.predict(compiled_model, ids, f"search: {len(ids)} images").rows
+                label = f"search: {len(ids)} images"
+                _, result = self.evaluate(compiled_model, ids, label, ground_truth, per_item=True)
             else:
-                rows = rows_of(fp32, ids)
-            result = s.metric.evaluate(ground_truth, rows, ids, per_item=True)
+                result = s.metric.evaluate(ground_truth, rows_of(fp32, ids), ids, per_item=True)
             return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
         return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,

@@ -65,7 +65,8 @@ class SearchTrace(logging.Handler):
         if self.reference is None:
             self.reference = value
             return value, per_item
-        step = {"step": len(self.steps), "metric": self.validation.shown(value), "drop": accuracy_drop(self.reference, value, self.drop_type),
+        step = {"step": len(self.steps), "metric": self.validation.shown(value),
+                "drop": accuracy_drop(self.reference, value, self.drop_type),
                 "reverted_group": self._pending_group or [], "elapsed_s": time.perf_counter() - self._started}
         self.steps.append(step)
         self._pending_group = None
