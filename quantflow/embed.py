@@ -89,14 +89,24 @@ def embedded(model, pipeline: Pipeline, decoder: Decoder) -> tuple[object, Decod
         raise UserInputError("preprocessing.embed: embedding takes one image input; stereo pairs are packed outside")
     ppp = PrePostProcessor(model.clone())
     _preprocess(ppp, pipeline)
-    argmax = isinstance(decoder, Heatmaps) and decoder.config.refine == "quarter"
-    if argmax:
+    if _embeds_argmax(decoder):
         ppp.output(decoder.index).postprocess().custom(lambda node: heatmap_argmax(node, decoder.config.layout))
     result = ppp.build()
-    if argmax:
+    return result, embedded_decoder(result, decoder)
+
+
+def _embeds_argmax(decoder: Decoder) -> bool:
+    """Heatmaps with HRNet's quarter-pixel refinement get their argmax in the graph (DARK needs the maps)."""
+    return isinstance(decoder, Heatmaps) and decoder.config.refine == "quarter"
+
+
+def embedded_decoder(merged, decoder: Decoder) -> Decoder:
+    """The decoder for the outputs of a merged model built from a model that `decoder` reads (also for one
+    loaded back from disk): keypoint coordinates where the argmax is in the graph, else the same decoder."""
+    if _embeds_argmax(decoder):
         config = DECODERS.get("keypoint_coordinates", "").Config(type="keypoint_coordinates", output="keypoints")
         decoder = DECODERS.get("keypoint_coordinates", "")(config)
     else:
         decoder = type(decoder)(decoder.config)
-    decoder.bind(output_infos(result))
-    return result, decoder
+    decoder.bind(output_infos(merged))
+    return decoder

@@ -129,3 +129,25 @@ def test_second_build_on_the_same_zoo_is_refused_while_one_runs(zoo: Path) -> No
     assert sorted(p.relative_to(zoo) for p in zoo.rglob("*") if p.name != ".lock") == before
     again = run_cli("zoo", "build", str(ROOT / "configs" / "ssd.yml"), "--zoo", str(zoo), *QUICK)
     assert again.returncode == 0 and "skipped  ssd-shapes " in again.stdout + again.stderr  # lock released
+
+
+def test_embedded_precisions_of_the_pose_entry(tmp_path: Path) -> None:
+    """configs/pose.yml embeds its processing: its entry also carries the merged models (raw crops in, keypoint
+    coordinates out), each measured on its own files and checked again by verify."""
+    zoo = tmp_path / "zoo"
+    result = run_cli("zoo", "build", str(ROOT / "configs" / "pose.yml"), "--zoo", str(zoo), *QUICK)
+    assert result.returncode == 0, result.stderr + result.stdout
+    entry = zoo / "keypoints" / "pose-figures"
+    manifest = json.loads((entry / "manifest.json").read_text())
+    precisions = manifest["precisions"]
+    assert list(precisions) == ["FP32", "FP16", "FP16-INT8", "FP32-embedded", "FP16-INT8-embedded"]
+    for merged, plain in (("FP32-embedded", "FP32"), ("FP16-INT8-embedded", "FP16-INT8")):
+        assert (entry / merged / "pose-figures.xml").is_file()
+        assert abs(precisions[merged]["metrics"]["AP"] - precisions[plain]["metrics"]["AP"]) <= 0.01, merged
+    import openvino as ov
+
+    merged = ov.Core().read_model(entry / "FP32-embedded" / "pose-figures.xml")
+    assert merged.input(0).get_element_type() == ov.Type.u8 and merged.output(0).get_partial_shape()[2] == 3
+    assert "`*-embedded` = the same model with the preprocessing" in (entry / "README.md").read_text()
+    verified = run_cli("zoo", "verify", str(zoo))
+    assert verified.returncode == 0, verified.stderr + verified.stdout

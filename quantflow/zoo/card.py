@@ -9,6 +9,8 @@ from quantflow.provenance import versions_text
 from quantflow.report import fmt_value, markdown_table
 from quantflow.rundir import write_json_atomic, write_text_atomic
 
+EMBEDDED_NOTE = (" `*-embedded` = the same model with the preprocessing (and a pose model's heatmap argmax) inside "
+                 "the graph: it takes raw uint8 BGR images of any size.")
 
 def _speed(row: dict) -> tuple[str, str]:
     return ("–" if row["latency_ms"] is None else f"{row['latency_ms']:.2f}",
@@ -46,6 +48,7 @@ def model_card(manifest: dict) -> str:
     kept = [op["name"] for op in (quantization.get("reverted") or []) + (quantization.get("auto_ignored") or [])]
     calibration = manifest["calibration"]
     versions = versions_text(manifest["versions"])
+    embedded = any(precision.endswith("-embedded") for precision in manifest["precisions"])
     return "\n".join([
         f"# {manifest['name']}",
         "",
@@ -55,7 +58,7 @@ def model_card(manifest: dict) -> str:
         markdown_table(table),
         "",
         "FP16 = FP32 weights stored in FP16; FP16-INT8 = the NNCF INT8 model with its remaining float weights in "
-        "FP16. Every figure is measured on this entry's own files.",
+        "FP16. Every figure is measured on this entry's own files." + (EMBEDDED_NOTE if embedded else ""),
         "",
         "## Input and preprocessing",
         "",

@@ -14,9 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from quantflow.config import Config, load_config
+from quantflow.embed import embedded_decoder
 from quantflow.errors import QuantflowError
+from quantflow.evaluate import predict
+from quantflow.preprocessing import Pipeline
 from quantflow.provenance import cpu_info, file_sha256, versions
 from quantflow.rundir import write_json_atomic, write_text_atomic
+from quantflow.runner import OpenVINORunner
 from quantflow.sources import output_infos, save_ir, source_format
 from quantflow.speed import measure_speed
 from quantflow.subsets import seeded_subset
@@ -28,6 +32,7 @@ VERIFY_SAMPLES = 16
 ZOO_TFLITE = ("fp32", "dynamic", "float16", "int8")  # TF sources get these when the config names none
 # zoo precision → (run-folder IR it is made from, weights compressed to FP16)
 PRECISIONS = {"FP32": ("FP32", False), "FP16": ("FP32", True), "FP16-INT8": ("INT8", True)}
+EMBEDDED = {"FP32-embedded": ("FP32-embedded", False), "FP16-INT8-embedded": ("INT8-embedded", True)}
 
 
 def entry_key(config: Config, fingerprint: str, model_digest: str) -> str:
@@ -41,25 +46,34 @@ def entry_key(config: Config, fingerprint: str, model_digest: str) -> str:
 
 
 def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) -> dict[str, dict]:
-    """Main metric of each IR on `ids` (and the full metrics and speed when `speed`); FP32 comes first, so in
-    annotation-free mode its predictions are the reference, as in the quantize run."""
+    """Main metric of each IR on `ids` (and the full metrics and speed when `speed`); `*-embedded` IRs take raw
+    images. FP32 comes first, so in annotation-free mode its predictions are the reference, as in the quantize
+    run."""
     import openvino as ov
 
     s, core, results = run.stages, ov.Core(), {}
+    device = run.config.evaluation.device
     ground_truth = run.labels()[0] if s.dataset.has_labels else None  # else made from the FP32 pass
-    tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
+    sample = s.dataset.load_sample(s.evaluation_ids[0])
     for precision, xml in irs.items():
         model = core.read_model(xml)
-        s.decoder.bind(output_infos(model))
+        if precision in EMBEDDED:
+            pipeline, decoder = Pipeline([]), embedded_decoder(model, s.decoder)
+        else:
+            pipeline, decoder = s.pipeline, s.decoder
+            decoder.bind(output_infos(model))
+        label = f"{precision} evaluation"
         if not s.dataset.has_labels and ground_truth is None:
-            predictions = run.predict(model, ids, f"{precision} evaluation")
+            predictions = predict(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label)
             ground_truth, _ = run.pseudo_labels(predictions)
             metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
         else:
-            _, metric = run.evaluate(model, ids, f"{precision} evaluation", ground_truth)
+            session = s.metric.session(ground_truth, ids)
+            predict(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label, session)
+            metric = session.result()
         results[precision] = {"metrics": metric.summary, "value": metric.value}
         if speed:
-            results[precision]["speed"] = measure_speed(model, tensor, run.config.evaluation.device,
+            results[precision]["speed"] = measure_speed(model, pipeline(*sample)[0], device,
                                                         run.config.evaluation.speed)
     return results
 
@@ -75,7 +89,7 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
     report = run_quantize(config)
     run_folder, name, core = target / "run", config.model.name, ov.Core()
     irs = {}
-    for precision, (source, fp16) in PRECISIONS.items():
+    for precision, (source, fp16) in {**PRECISIONS, **(EMBEDDED if config.preprocessing.embed else {})}.items():
         irs[precision] = target / precision / f"{name}.xml"
         save_ir(core.read_model(run_folder / source / f"{name}.xml"), irs[precision], compress_to_fp16=fp16)
     run = Run(config)
