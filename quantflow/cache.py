@@ -54,7 +54,9 @@ class PredictionCache:
             return None
         try:
             with np.load(path) as data:
-                return Predictions(data["rows"], data["image_ids"].tolist(), float(data["seconds"]))
+                ids = data["image_ids"].tolist()
+                sizes = {i: tuple(size) for i, size in zip(ids, data["sizes"].tolist())} if "sizes" in data else {}
+                return Predictions(data["rows"], ids, float(data["seconds"]), sizes)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("FP32 cache entry %s is unreadable (%s); evaluating again", path.name, exc)
             return None
@@ -62,6 +64,9 @@ class PredictionCache:
     def store(self, key: str, predictions: Predictions) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.{os.getpid()}.npz"
-        np.savez(tmp, rows=predictions.rows, image_ids=np.asarray(predictions.image_ids),
-                 seconds=predictions.seconds)
+        arrays = {"rows": predictions.rows, "image_ids": np.asarray(predictions.image_ids),
+                  "seconds": predictions.seconds}
+        if all(i in predictions.sizes for i in predictions.image_ids):
+            arrays["sizes"] = np.asarray([predictions.sizes[i] for i in predictions.image_ids]).reshape(-1, 2)
+        np.savez(tmp, **arrays)
         os.replace(tmp, self.folder / f"{key}.npz")

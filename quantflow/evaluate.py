@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,11 +20,14 @@ from quantflow.runner import OpenVINORunner, bounded_map
 @dataclass(frozen=True)
 class Predictions:
     """rows: result rows in original-image coordinates, column 0 the sample id (for detection the COCO box
-    rows image_id, x, y, w, h, score, category_id); image_ids: the samples evaluated; seconds: wall time."""
+    rows image_id, x, y, w, h, score, category_id); image_ids: the samples evaluated; seconds: wall time;
+    sizes: (height, width) of each sample's original image, as the pass read it (annotation-free mode needs
+    them and need not read the images again)."""
 
     rows: np.ndarray
     image_ids: list[int]
     seconds: float
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
@@ -36,6 +39,7 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
     """Result rows of every sample; memory holds only the rows and a few samples in flight. With a metric
     `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass."""
     per_image: dict[int, np.ndarray] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     lock = threading.Lock()
 
     def prepare(image_id: int):
@@ -47,6 +51,7 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
         rows = dataset.rows(image_id, decoder.decode(outputs), geometry)
         with lock:
             per_image[image_id] = rows
+            sizes[image_id] = geometry.orig_size
             if session is not None:
                 session.add([image_id], rows)
         bar.advance(task)
@@ -58,7 +63,8 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
         runner.run((((image_id, geometry), tensor) for image_id, tensor, geometry in prepared), collect)
     seconds = time.perf_counter() - start
     rows = [per_image[i] for i in image_ids]
-    return Predictions(np.concatenate(rows) if rows else np.zeros((0, dataset.row_width)), list(image_ids), seconds)
+    return Predictions(np.concatenate(rows) if rows else np.zeros((0, dataset.row_width)), list(image_ids), seconds,
+                       sizes)
 
 
 def result_entry(metric: MetricResult, predictions: Predictions) -> dict:

@@ -171,7 +171,7 @@ class Run:
 
     def pseudo_labels(self, fp32: Predictions):
         """Annotation-free mode: the FP32 predictions above the threshold, and what they are."""
-        sizes = {i: self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
+        sizes = {i: fp32.sizes.get(i) or self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
         threshold = self.config.dataset.pseudo_label_threshold
         reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
         return pseudo_ground_truth(fp32.rows, sizes, threshold), reference

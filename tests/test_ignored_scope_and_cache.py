@@ -82,10 +82,13 @@ def test_prediction_cache_round_trip(tmp_path: Path) -> None:
     key = reference_key({"model": "abc", "ids": [1, 2]})
     assert cache.load(key) is None
     rows = np.array([[1, 10.5, 20, 30, 40, 0.9, 3], [2, 0, 0, 5, 5, 0.1, 1]])
-    cache.store(key, Predictions(rows, [1, 2], 1.25))
+    cache.store(key, Predictions(rows, [1, 2], 1.25, {1: (480, 640), 2: (200, 276)}))
     loaded = cache.load(key)
     np.testing.assert_array_equal(loaded.rows, rows)
     assert loaded.image_ids == [1, 2] and loaded.seconds == 1.25
+    assert loaded.sizes == {1: (480, 640), 2: (200, 276)}  # annotation-free mode reads no image again
+    cache.store(key, Predictions(rows, [1, 2], 1.25, {1: (480, 640)}))
+    assert cache.load(key).sizes == {}  # incomplete sizes are not stored: the images are read instead
     assert key != reference_key({"model": "abc", "ids": [1, 3]})
 
 

@@ -120,3 +120,20 @@ def test_budget_ends_an_unreachable_search_with_exit_code_3(default_run, tmp_pat
     assert len(report["quantization"]["steps"]) <= 2
     assert (out / "INT8" / "ssd-shapes.xml").is_file()
     assert {op["type"] for op in report["quantization"]["auto_ignored"]} >= {"Reshape"}
+
+
+def test_a_pass_records_each_image_size_and_streams_the_metric() -> None:
+    """What the pass read is kept: original sizes (annotation-free mode reads no image again); and the metric fed
+    during the pass equals the metric computed afterwards from the rows."""
+    from quantflow.config import load_config
+    from quantflow.workflow import Run, prepare_model
+
+    config = load_config(CONFIG, ["evaluation.cache_dir=null"])
+    run = Run(config)
+    model = prepare_model(config, run.stages)
+    ids = run.stages.evaluation_ids[:60]
+    ground_truth, _ = run.labels()
+    predictions, streamed = run.evaluate(model, ids, "pass", ground_truth)
+    assert predictions.sizes == {i: run.stages.dataset.load_image(i).shape[:2] for i in ids}
+    afterwards = run.stages.metric.evaluate(ground_truth, predictions.rows, ids)
+    assert streamed.summary == afterwards.summary and streamed.breakdown == afterwards.breakdown
