@@ -171,6 +171,19 @@ def test_session_fed_out_of_order_with_tied_scores_equals_one_cocoeval(dataset, 
     assert result.per_item == expected.per_item and result.curves == expected.curves
 
 
+def test_a_failing_chunk_is_raised_by_result_not_lost(dataset, monkeypatch) -> None:
+    """Matching runs in a background thread; what goes wrong there must surface when the result is asked for.
+    Here one finished image is not in the annotations (pycocotools refuses results for unknown images)."""
+    import quantflow.metrics.coco_ap as coco_ap
+
+    gt_path, rows = dataset
+    monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", 2)
+    session = CocoAP(CocoAP.Config(type="coco_ap")).session(load_coco(gt_path, "where"), IMAGE_IDS)
+    session.add([1, 999], np.concatenate([rows[rows[:, 0] == 1], [[999, 1, 1, 5, 5, 0.5, 1]]]))
+    with pytest.raises(AssertionError, match="Results do not correspond to current coco set"):
+        session.result()
+
+
 def test_per_class_equals_cocoeval_per_category(dataset) -> None:
     gt_path, rows = dataset
     per_class = evaluate(gt_path, rows, IMAGE_IDS).breakdown
