@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from quantflow.embed import embedded
-from quantflow.evaluate import Predictions, predict, result_entry
+from quantflow.evaluate import Predictions, result_entry, scored_pass
 from quantflow.preprocessing import Pipeline
 from quantflow.runner import OpenVINORunner
 from quantflow.sources import ir_artifact, save_ir
@@ -28,12 +28,11 @@ def evaluate_embedded(run, models: dict, ground_truth, external: dict[str, Predi
         merged, decoder = embedded(model, s.pipeline, s.decoder)
         xml = folder / f"{name}-embedded" / f"{run.config.model.name}.xml"
         save_ir(merged, xml)
-        session = s.metric.session(ground_truth, s.evaluation_ids)
-        predictions = predict(OpenVINORunner(merged, device), s.dataset, s.evaluation_ids, raw, decoder,
-                              f"{name} embedded evaluation", session)
+        predictions, metric = scored_pass(OpenVINORunner(merged, device), s.dataset, s.evaluation_ids, raw, decoder,
+                                          f"{name} embedded evaluation", s.metric, ground_truth)
         speed = measure_speed(merged, raw(*sample)[0], device, settings) if settings.enabled else {}
         results[f"{name} embedded"] = {
-            **result_entry(session.result(), predictions), "speed": speed, **ir_artifact(xml, folder),
+            **result_entry(metric, predictions), "speed": speed, **ir_artifact(xml, folder),
             "external_preprocess_ms": preprocess.get("latency_ms_median"),
             "keypoint_shift_px": (keypoint_shift(external[name].rows, predictions.rows)
                                   if s.dataset.task == "keypoints" else None),

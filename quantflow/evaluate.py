@@ -11,7 +11,7 @@ import numpy as np
 
 from quantflow.adapters import DatasetAdapter
 from quantflow.decoders import Decoder
-from quantflow.metrics import MetricResult, MetricSession
+from quantflow.metrics import Metric, MetricResult, MetricSession
 from quantflow.preprocessing import Pipeline
 from quantflow.progress import progress_bar
 from quantflow.runner import OpenVINORunner, bounded_map
@@ -65,6 +65,14 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
     rows = [per_image[i] for i in image_ids]
     return Predictions(np.concatenate(rows) if rows else np.zeros((0, dataset.row_width)), list(image_ids), seconds,
                        sizes)
+
+
+def scored_pass(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
+                decoder: Decoder, label: str, metric: Metric, ground_truth,
+                per_item: bool = False) -> tuple[Predictions, MetricResult]:
+    """`predict` with the metric fed as samples finish: the pass and its score."""
+    session = metric.session(ground_truth, image_ids, per_item)
+    return predict(runner, dataset, image_ids, pipeline, decoder, label, session), session.result()
 
 
 def result_entry(metric: MetricResult, predictions: Predictions) -> dict:

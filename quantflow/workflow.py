@@ -18,7 +18,7 @@ from quantflow.decoders import DECODERS, Decoder
 from quantflow.disparity_maps import write_disparity_maps
 from quantflow.embedded_stage import evaluate_embedded
 from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputError
-from quantflow.evaluate import Predictions, predict, result_entry
+from quantflow.evaluate import Predictions, predict, result_entry, scored_pass
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult, MetricSession
 from quantflow.preprocessing import Pipeline
@@ -136,8 +136,9 @@ class Run:
     def evaluate(self, model, ids: list[int], label: str, ground_truth,
                  per_item: bool = False) -> tuple[Predictions, MetricResult]:
         """One pass with the metric working alongside inference."""
-        session = self.stages.metric.session(ground_truth, ids, per_item)
-        return self.predict(model, ids, label, session), session.result()
+        s = self.stages
+        return scored_pass(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline,
+                           s.decoder, label, s.metric, ground_truth, per_item)
 
     def fp32_reference(self, model, session: MetricSession | None = None) -> Predictions:
         """FP32 predictions, from the cache when model, data, preprocessing and decoder are unchanged; their rows

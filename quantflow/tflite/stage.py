@@ -11,7 +11,7 @@ import numpy as np
 
 from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError
-from quantflow.evaluate import predict, result_entry
+from quantflow.evaluate import result_entry, scored_pass
 from quantflow.metrics import MetricResult
 from quantflow.provenance import file_sha256
 from quantflow.speed import latency, parallel_throughput
@@ -60,9 +60,8 @@ class TFLiteStage:
         runner = LiteRTRunner(path, self.settings.threads)
         decoder = DECODERS.get(config.decoder.type, "decoder.type")(config.decoder)
         decoder.bind(runner.output_infos())
-        session = s.metric.session(ground_truth, s.evaluation_ids)
-        predictions = predict(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label, session)
-        metric = session.result()
+        predictions, metric = scored_pass(runner, s.dataset, s.evaluation_ids, s.pipeline, decoder, label, s.metric,
+                                          ground_truth)
         speed = config.evaluation.speed
         tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
         return {

@@ -16,7 +16,7 @@ from pathlib import Path
 from quantflow.config import Config, load_config
 from quantflow.embed import embedded_decoder
 from quantflow.errors import QuantflowError
-from quantflow.evaluate import predict
+from quantflow.evaluate import predict, scored_pass
 from quantflow.preprocessing import Pipeline
 from quantflow.provenance import cpu_info, file_sha256, versions
 from quantflow.rundir import write_json_atomic, write_text_atomic
@@ -68,9 +68,8 @@ def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) ->
             ground_truth, _ = run.pseudo_labels(predictions)
             metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
         else:
-            session = s.metric.session(ground_truth, ids)
-            predict(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label, session)
-            metric = session.result()
+            _, metric = scored_pass(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label, s.metric,
+                                    ground_truth)
         results[precision] = {"metrics": metric.summary, "value": metric.value}
         if speed:
             results[precision]["speed"] = measure_speed(model, pipeline(*sample)[0], device,
