@@ -12,7 +12,7 @@ from quantflow.adapters.stereo_pairs import StereoPairs
 from quantflow.decoders import Decoder
 from quantflow.decoders.disparity import disparity_to_original
 from quantflow.preprocessing import Pipeline
-from quantflow.runner import feed
+from quantflow.runner import compile_exact, feed
 
 ERROR_SCALE_PX = 3.0  # the KITTI outlier threshold: full colour = 3 px or more
 
@@ -29,10 +29,7 @@ def colorize(values: np.ndarray, top: float, colormap: int, invalid: np.ndarray 
 def write_disparity_maps(models: dict, dataset: StereoPairs, pipeline: Pipeline, decoder: Decoder,
                          sample_ids: list[int], folder: Path, device: str) -> list[dict]:
     """For each sample: FP32 and INT8 disparity on one colour scale, |INT8 − FP32|, and INT8 error vs truth."""
-    import openvino as ov
-
-    core = ov.Core()
-    compiled = {name: core.compile_model(model, device) for name, model in models.items()}
+    compiled = {name: compile_exact(model, device) for name, model in models.items()}
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for sample_id in sample_ids:

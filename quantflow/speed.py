@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.config_base import StrictModel
-from quantflow.runner import feed
+from quantflow.runner import compile_exact, feed
 
 
 class SpeedConfig(StrictModel):
@@ -59,9 +59,7 @@ def parallel_throughput(make_infer: Callable[[], Callable[[], object]], workers:
 
 
 def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
+    compiled = compile_exact(model, device, "LATENCY")
     request = compiled.create_infer_request()
     return {**latency(lambda: request.infer(feed(tensor)), config),
             "latency_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
@@ -70,7 +68,7 @@ def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dic
 def _throughput(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
     import openvino as ov
 
-    compiled = ov.Core().compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
+    compiled = compile_exact(model, device, "THROUGHPUT")
     queue = ov.AsyncInferQueue(compiled, 0)
     for _ in range(max(config.warmup, len(queue))):
         queue.start_async(feed(tensor))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import openvino as ov
 import pytest
 
 from quantflow.config import ModelConfig
 from quantflow.errors import UserInputError
 from quantflow.preprocessing import TensorSpec
+from quantflow.runner import compile_exact
 from quantflow.sources import conform_input, load_model, save_ir
 
 INPUT = np.random.default_rng(1).uniform(-1, 1, size=(1, 32, 32, 3)).astype(np.float32)
@@ -40,7 +40,7 @@ def tf_models(tmp_path_factory) -> dict[str, Path | np.ndarray]:
 
 
 def _run(model, array: np.ndarray) -> np.ndarray:
-    return ov.Core().compile_model(model, "CPU")(array)[0]
+    return compile_exact(model)(array)[0]
 
 
 def _config(source: Path, **extra) -> ModelConfig:
