@@ -7,17 +7,22 @@ the evaluated ids, preprocessing, decoder, device and the quantflow/OpenVINO ver
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from quantflow.errors import shown
 from quantflow.evaluate import Predictions
 
 log = logging.getLogger(__name__)
+
+TEMPORARY = re.compile(r"\.([0-9a-f]{64})\.(\d+)\.npz")  # `.KEY.PID.npz`: an entry being written by process PID
 
 
 def default_cache_dir() -> Path:
@@ -42,13 +47,32 @@ def reference_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user counts: it may still be writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _discard(path: Path) -> None:
+    """Remove a file if it is there; a cache that cannot be tidied is not worth failing a run for."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
 class PredictionCache:
-    """Predictions stored as .npz under `folder/fp32/<key>.npz`, written atomically."""
+    """Predictions stored as .npz under `folder/fp32/<key>.npz`, written atomically. The cache only saves time:
+    a cache that cannot be written is a warning, never a failed run."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder / "fp32"
 
     def load(self, key: str) -> Predictions | None:
+        self.remove_leftovers()
         path = self.folder / f"{key}.npz"
         if not path.is_file():
             return None
@@ -62,11 +86,31 @@ class PredictionCache:
             return None
 
     def store(self, key: str, predictions: Predictions) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.{os.getpid()}.npz"
         arrays = {"rows": predictions.rows, "image_ids": np.asarray(predictions.image_ids),
                   "seconds": predictions.seconds}
         if all(i in predictions.sizes for i in predictions.image_ids):
             arrays["sizes"] = np.asarray([predictions.sizes[i] for i in predictions.image_ids]).reshape(-1, 2)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, self.folder / f"{key}.npz")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.remove_leftovers()
+            np.savez(tmp, **arrays)
+            os.replace(tmp, self.folder / f"{key}.npz")
+        except OSError as exc:
+            log.warning("FP32 cache: could not store predictions in %s (%s); the run goes on without it",
+                        shown(self.folder), exc.strerror or exc)
+            _discard(tmp)
+        except BaseException:
+            _discard(tmp)
+            raise
+
+    def remove_leftovers(self) -> None:
+        """Remove `.KEY.PID.npz` files of writers that were killed (PID no longer alive); nothing else."""
+        try:
+            names = [child.name for child in self.folder.iterdir()]
+        except OSError:
+            return
+        for name in names:
+            match = TEMPORARY.fullmatch(name)
+            if match and not _alive(int(match[2])):
+                _discard(self.folder / name)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
 from quantflow import __version__
-from quantflow.errors import QuantflowError
+from quantflow.errors import shown
+from quantflow.errors import QuantflowError, Terminated
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,11 +69,14 @@ def _setup_logging(verbose: bool) -> None:
 def _check(args) -> int:
     from quantflow.config import load_config
     from quantflow.progress import console
-    from quantflow.workflow import build_stages, prepare_model
+    from quantflow.output_safety import check_run_output
+    from quantflow.workflow import build_stages, check_every_sample, prepare_model
 
     config = load_config(args.config, args.overrides)
+    check_run_output(config)
     stages = build_stages(config)
     prepare_model(config, stages)
+    check_every_sample(stages)
     console.print(f"[green]ok[/green] {args.config}: model {config.model.name}, {len(stages.evaluation_ids)} "
                   f"{stages.dataset.sample_noun} to evaluate, {len(stages.calibration_ids)} "
                   f"{stages.calibration_source.sample_noun} to calibrate, input "
@@ -124,8 +130,8 @@ def _zoo(args) -> int:
     outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides, report=show)
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "skipped", "failed")}
-    console.print(f"zoo {args.zoo}: " + ", ".join(f"{n} {status}" for status, n in counts.items()) +
-                  f"; index: {args.zoo / 'index.md'}")
+    index = f"; index: {args.zoo / 'index.md'}" if (args.zoo / "index.md").is_file() else ""
+    console.print(f"zoo {args.zoo}: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + index)
     if failed:
         raise IncompleteError("zoo build: failed: " + "; ".join(f"{o.config}: {o.reason}" for o in failed))
     return 0
@@ -141,21 +147,42 @@ def _import_pot(args) -> int:
     return 0
 
 
+def one_line(message: object) -> str:
+    """A message as one printable line: line breaks joined with '; ', other control characters escaped."""
+    return shown("; ".join(line.strip() for line in str(message).splitlines() if line.strip()))
+
+
+def _terminate_handler(main_pid: int):
+    """SIGTERM raises `Terminated` in quantflow's own process; a forked child (libraries fork helpers that inherit
+    the handler) just exits as SIGTERM would have made it."""
+
+    def handle(signum: int, frame) -> None:
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)
+        raise Terminated()
+
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
+    signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo,
                 "import-pot": _import_pot}[args.command](args)
     except QuantflowError as exc:
-        print(f"quantflow: error: {exc}", file=sys.stderr)
+        print(f"quantflow: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("quantflow: terminated (SIGTERM); nothing half-written was kept", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("quantflow: interrupted", file=sys.stderr)
+        print("quantflow: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
     except Exception as exc:  # anything else is a bug in quantflow, not bad input
         if args.verbose:
             raise
-        print(f"quantflow: internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
-              file=sys.stderr)
+        print(f"quantflow: internal error: {type(exc).__name__}: {one_line(exc)} (rerun with -v for the "
+              f"traceback)", file=sys.stderr)
         return 1

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, SerializeAsAny, ValidationError, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, ValidationInfo, model_validator
 
-from quantflow.config_base import ExistingPath, OutputPath, ProviderConfig, StrictModel
+from quantflow.config_base import ExistingFolder, ExistingPath, OutputFolder, OutputPath, ProviderConfig, StrictModel, read_paths
 from quantflow.adapters import ADAPTERS
 from quantflow.cache import default_cache_dir
 from quantflow.decoders import DECODERS
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 from quantflow.metrics import METRICS
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
@@ -64,10 +64,16 @@ def step_field(registry: Registry) -> Any:
         if name not in registry:
             raise ValueError(f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}")
         config_cls = registry.get(name, "").Config
-        if not isinstance(params, dict):
+        shorthand = not isinstance(params, dict)
+        if shorthand:
             first_field = next(iter(f for f in config_cls.model_fields if f != "type"))
             params = {first_field: params}
-        return config_cls.model_validate({"type": name, **params}, context=info.context)
+        try:
+            return config_cls.model_validate({"type": name, **params}, context=info.context)
+        except ValidationError as exc:  # name the keys as written: `resize.size`, or `dtype` for `{dtype: x}`
+            raise ValidationError.from_exception_data(exc.title, [
+                {"type": e["type"], "input": e["input"], "ctx": e.get("ctx", {}),
+                 "loc": (name, *e["loc"][1:]) if shorthand else (name, *e["loc"])} for e in exc.errors()]) from None
 
     return Annotated[SerializeAsAny[ProviderConfig], BeforeValidator(validate)]
 
@@ -98,7 +104,7 @@ class PreprocessingConfig(StrictModel):
 
 
 class CalibrationConfig(StrictModel):
-    images: ExistingPath | None = Field(
+    images: ExistingFolder | None = Field(
         default=None, description="Folder of calibration images; default: a subset of the dataset itself."
     )
     dataset: provider_field(ADAPTERS) | None = Field(
@@ -118,7 +124,7 @@ class EvaluationConfig(StrictModel):
     device: str = Field(default="CPU", description="OpenVINO device for evaluation.")
     max_images: int | None = Field(default=None, gt=0, description="Evaluate a seeded subset of this size.")
     seed: int = 0
-    cache_dir: OutputPath | None = Field(
+    cache_dir: OutputFolder | None = Field(
         default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
     )
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
@@ -142,6 +148,20 @@ class Config(StrictModel):
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputPath
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        """The YAML file this config was read from (None when built in code)."""
+        return self._file
+
+    def inputs(self) -> dict[str, Path]:
+        """Every path the run reads, by the key that names it (`--config` for the config file itself):
+        an output must never replace, hold or sit inside one of them."""
+        found = dict(read_paths(self))
+        if self.model.source.suffix == ".xml":
+            found["model.source (weights)"] = self.model.source.with_suffix(".bin")
+        return {"--config": self._file, **found} if self._file else found
 
     def digest(self) -> str:
         """sha256 of the resolved config, so reports and caches can tell configs apart."""
@@ -149,61 +169,104 @@ class Config(StrictModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML lets the last one win silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {shown(key)!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """YAML text as data (safe tags only, no duplicate keys); malformed input names `what`, line and column."""
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserInputError(f"{what}:{where} malformed YAML: {shown(problem)}") from None
+
+
 def apply_override(raw: dict, assignment: str) -> None:
     """Apply one `--set key.path=value` (value parsed as YAML; list items addressed by index)."""
     key, sep, text = assignment.partition("=")
     if not sep or not key:
-        raise UserInputError(f"--set {assignment}: expected key.path=value")
+        raise UserInputError(f"--set {shown(assignment)}: expected key.path=value")
+    value = parse_yaml(text, f"--set {shown(key)}")
     parts = key.split(".")
     node: Any = raw
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise UserInputError(f"--set {key}: {'.'.join(parts[:depth])} has no item {part}")
+                raise UserInputError(f"--set {shown(key)}: {'.'.join(parts[:depth])} has no item {shown(part)}")
             part = int(part)
         elif not isinstance(node, dict):
-            raise UserInputError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+            raise UserInputError(f"--set {shown(key)}: {'.'.join(parts[:depth])} is not a mapping")
         if last:
-            node[part] = yaml.safe_load(text)
+            node[part] = value
         else:
             if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
                 node[part] = {}
             node = node[part]
 
 
+def _problem(item: dict, steps_as_list: bool) -> str:
+    """One validation problem as `dotted.key.path: message`, naming the value when that helps."""
+    path = ".".join(str(p) for p in item["loc"]) or "config"
+    if steps_as_list:
+        path = path.replace("preprocessing.steps", "preprocessing", 1)
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif item["type"] == "missing":
+        message = "required key is missing"
+    elif item["type"] in ("literal_error", "enum") or item["type"].endswith(("_type", "_parsing")):
+        message += f", got {shown(repr(item['input']))}"
+    return f"{path}: {message}"
+
+
 def format_validation_error(error: ValidationError, steps_as_list: bool = False) -> str:
-    """One line per problem: `dotted.key.path: message` (with `preprocessing.N` when the steps were a list)."""
-    lines = []
-    for item in error.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "config"
-        if steps_as_list:
-            path = path.replace("preprocessing.steps", "preprocessing", 1)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        lines.append(f"{path}: {message}")
-    return "\n".join(lines)
+    """The first problem as one line, and how many more there are with their keys."""
+    problems = [_problem(item, steps_as_list) for item in error.errors()]
+    if len(problems) == 1:
+        return problems[0]
+    others = ", ".join(p.partition(":")[0] for p in problems[1:])
+    return f"{problems[0]} (and {len(problems) - 1} more: {others})"
+
+
+def read_config_text(path: Path) -> str:
+    """The config file's text; a missing, unreadable or non-UTF-8 file is the user's to fix."""
+    if not path.is_file():
+        raise UserInputError(f"--config: {'expected a file, got a folder' if path.is_dir() else 'file not found'}: "
+                             f"{shown(path)}")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{shown(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start}); save the config as UTF-8 YAML") from None
+    except OSError as exc:
+        raise UserInputError(f"--config: cannot read {shown(path)}: {exc.strerror}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read, override and validate a config file; relative paths resolve against the file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"--config: file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}:{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = parse_yaml(read_config_text(path), shown(path))
     if not isinstance(raw, dict):
-        raise UserInputError(f"{path}: expected a YAML mapping at the top level")
+        raise UserInputError(f"{shown(path)}: expected a YAML mapping at the top level")
     for assignment in overrides:
         apply_override(raw, assignment)
     try:
-        return Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
+        config = Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
         raise UserInputError(format_validation_error(exc, isinstance(raw.get("preprocessing"), list))) from None
+    config._file = path.resolve()
+    return config

@@ -39,7 +39,7 @@ def write_disparity_maps(models: dict, dataset: StereoPairs, pipeline: Pipeline,
             outputs = model(feed(tensors))
             decoded = decoder.decode([outputs[port] for port in model.outputs])
             maps[name] = disparity_to_original(decoded.disparity, geometry)
-        truth = dataset.truth(sample_id)
+        truth = dataset.truth(sample_id, geometry.orig_size)
         invalid = ~(np.isfinite(truth) & (truth > 0))
         top = float(np.nanmax(np.where(invalid, np.nan, truth))) if not invalid.all() else float(maps["FP32"].max())
         difference = np.abs(maps["INT8"] - maps["FP32"])

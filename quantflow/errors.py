@@ -1,6 +1,11 @@
 """Error hierarchy mapped to exit codes, so the CLI never shows a traceback for bad input."""
 
 
+def shown(value: object) -> str:
+    """A user's value as it may appear in a one-line message: control characters (NUL, newlines) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 class QuantflowError(Exception):
     """Base of every error quantflow raises on purpose."""
 
@@ -23,3 +28,7 @@ class IncompleteError(QuantflowError):
     """Some entries of a batch (zoo build or verify) failed; the others were done and the failures listed."""
 
     exit_code = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so every cleanup that runs for SIGINT runs for it too."""

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from quantflow.errors import UserInputError, shown
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -31,6 +33,19 @@ def compile_exact(model, device: str = "CPU", hint: str | None = None):
 
     properties = {"INFERENCE_PRECISION_HINT": "f32", **({"PERFORMANCE_HINT": hint} if hint else {})}
     return ov.Core().compile_model(model, device, properties)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device OpenVINO does not have here before any work, naming the ones it has."""
+    import openvino as ov
+
+    available = ov.Core().available_devices
+    virtual = {"AUTO", "HETERO", "MULTI", "BATCH"}
+    names = [part.split(".")[0] for part in device.replace(":", ",").split(",") if part]
+    unknown = [name for name in names if name not in virtual and name not in available]
+    if not names or unknown:
+        raise UserInputError(f"evaluation.device: unknown device {shown(device)!r}; this machine has "
+                             f"{', '.join(available)} (and AUTO, HETERO:, MULTI:)")
 
 
 def feed(tensors: np.ndarray | tuple) -> dict[int, np.ndarray]:

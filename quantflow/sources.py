@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quantflow.config_base import StrictModel
 from quantflow.decoders import OutputInfo
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 from quantflow.preprocessing import TensorSpec
 from quantflow.provenance import file_sha256
 
@@ -48,8 +48,14 @@ def load_model(config: StrictModel):
     except UserInputError:
         raise
     except Exception as exc:  # conversion raises many unrelated types; the message is what the user needs
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"model.source: cannot read {kind} {path.name}: {first_line}") from None
+        raise UserInputError(f"model.source: cannot read {kind} {shown(path.name)}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The line of an OpenVINO exception that says what is wrong, not where in OpenVINO's sources it was raised."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if not line.startswith(("Exception from src/", "Check '"))]
+    return (telling or lines or [type(exc).__name__])[0]
 
 
 def ov_partial_shape(shape: tuple[int, ...]):

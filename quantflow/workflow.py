@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,13 +23,15 @@ from quantflow.errors import QuantflowError, TargetNotReachedError, UserInputErr
 from quantflow.evaluate import Predictions, predict, result_entry, scored_pass
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult, MetricSession
+from quantflow.output_safety import RUN_SCHEMA, check_run_output
 from quantflow.preprocessing import Pipeline
+from quantflow.progress import progress_bar
 from quantflow.provenance import cpu_info, versions
 from quantflow.pseudo_labels import pseudo_ground_truth
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
 from quantflow.report import write_reports
 from quantflow.rundir import RunFolder
-from quantflow.runner import OpenVINORunner, runs_in_int8
+from quantflow.runner import OpenVINORunner, check_device, runs_in_int8
 from quantflow.speed import measure_speed
 from quantflow.sources import conform_input, ir_artifact, load_model, output_infos, save_ir, source_format
 from quantflow.subsets import seeded_subset
@@ -101,11 +105,28 @@ def _search_and_test(evaluation_ids: list[int], settings) -> tuple[list[int], li
 
 def prepare_model(config: Config, stages: Stages):
     """Read/convert the model and check it against the preprocessing and the decoder."""
+    check_device(config.evaluation.device)
     model = load_model(config.model)
     pipeline = stages.pipeline
     conform_input(model, pipeline.spec, pipeline.inputs, any(s.config.type == "pad" for s in pipeline.steps))
     stages.decoder.bind(output_infos(model))
+    labels = stages.decoder.class_labels()
+    if labels is not None:
+        stages.dataset.check_labels(labels)
     return model
+
+
+def check_every_sample(stages: Stages) -> int:
+    """Read every evaluation and calibration sample (images, crops, pairs, ground truth) in a thread pool, so a
+    corrupt or mis-sized file is found by `check` without running the model; returns the count read."""
+    work = [(stages.dataset, i) for i in stages.evaluation_ids]
+    if stages.calibration_source is not stages.dataset:
+        work += [(stages.calibration_source, i) for i in stages.calibration_ids]
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        task = bar.add_task("reading every sample", total=len(work))
+        for _ in pool.map(lambda item: item[0].check_sample(item[1]), work):
+            bar.advance(task)
+    return len(work)
 
 
 def rows_of(predictions: Predictions, ids: list[int]) -> np.ndarray:
@@ -229,6 +250,8 @@ def _delta(fp32: dict, int8: dict) -> dict:
 def run_quantize(config: Config) -> dict:
     """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
     after saving everything when an accuracy-aware search misses its target."""
+    if check_run_output(config):
+        log.info("replacing the earlier run folder %s", config.output)
     started = time.perf_counter()
     run = Run(config)
     s = run.stages
@@ -284,6 +307,7 @@ def run_quantize(config: Config) -> dict:
             splits[name] = {"images": len(ids), "FP32": f, "INT8": i, "delta": i - f}
 
         report = {
+            "schema": RUN_SCHEMA,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": {"name": config.model.name, "source": str(config.model.source),
                       "format": source_format(config.model.source)},

@@ -55,7 +55,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
     ("dataset.annotations=val.json", ("dataset.annotations: file not found: val.json",)),
     ("model.source=missing.onnx", ("model.source: file not found: missing.onnx",)),
     ("decoder.type=yolo", ("decoder:", "unknown decoder 'yolo'", "ssd_raw")),
-    ("preprocessing.0={resize: {size: [300]}}", ("preprocessing.0.size",)),
+    ("preprocessing.0={resize: {size: [300]}}", ("preprocessing.0.resize.size: expected [height, width]",)),
 ])
 def test_config_errors_name_the_key(person_config: Path, override: str, fragments: tuple[str, ...]) -> None:
     assert_user_error(run_cli("check", "--config", str(person_config), "--set", override), *fragments)

@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from quantflow.adapters import ADAPTERS
-from quantflow.adapters.coco_detection import CocoDetection, load_coco
+from quantflow.adapters.coco_detection import CocoDetection
+from quantflow.adapters.coco_format import load_coco
 from quantflow.adapters.image_folder import ImageFolder
 from quantflow.errors import UserInputError
 
@@ -121,11 +122,11 @@ def test_ground_truth_kept_as_is(coco_dir: Path) -> None:
     assert sorted(a["id"] for a in coco.imgToAnns[1]) == [1, 2]
 
 
-def test_load_coco_fills_missing_annotations_list(tmp_path: Path) -> None:
+def test_load_coco_refuses_a_file_without_annotations(tmp_path: Path) -> None:
     data = coco_json()
     del data["annotations"]
-    coco = load_coco(write_json(tmp_path / "a.json", data), "where")
-    assert sorted(coco.imgs) == [1, 2, 3, 4] and coco.anns == {}
+    with pytest.raises(UserInputError, match=r"where: a.json: not a COCO annotation file \(expected a list 'annotations'\)"):
+        load_coco(write_json(tmp_path / "a.json", data), "where")
 
 
 # --- label maps --------------------------------------------------------------------------------------------
@@ -166,63 +167,88 @@ def test_label_map_unknown_scheme(coco_dir: Path) -> None:
 # --- errors ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [
-    [{"images": [], "categories": []}],
-    {"images": [], "annotations": []},
-    {"images": {}, "categories": []},
-    "instances",
+@pytest.mark.parametrize(("data", "message"), [
+    ([{"images": [], "categories": []}], "not a COCO annotation file \\(expected a mapping"),
+    ({"images": [], "annotations": []}, "'images' is empty"),
+    ({"images": {}, "categories": []}, "not a COCO annotation file \\(expected a list 'images'\\)"),
+    ("instances", "not a COCO annotation file \\(expected a mapping"),
 ])
-def test_not_a_coco_file(coco_dir: Path, data: Any) -> None:
+def test_not_a_coco_file(coco_dir: Path, data: Any, message: str) -> None:
     write_json(coco_dir / "instances.json", data)
-    with pytest.raises(UserInputError, match=r"^dataset\.annotations: not a COCO annotation file \(expected lists "
-                                             r"'images' and 'categories'\)"):
+    with pytest.raises(UserInputError, match=rf"^dataset\.annotations: instances\.json: {message}"):
         open_coco(coco_dir)
 
 
-def test_annotation_without_bbox(coco_dir: Path) -> None:
+def _broken(path: str, value: Any) -> dict:
+    """The test json with one value replaced (`annotations.1.bbox`) or removed (value `DELETE`)."""
     data = coco_json()
-    del data["annotations"][1]["bbox"]
-    write_json(coco_dir / "instances.json", data)
-    with pytest.raises(UserInputError, match=r"^dataset\.annotations: annotations\[1\] lacks bbox$"):
+    *parents, last = path.split(".")
+    node = data
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    key = int(last) if isinstance(node, list) else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+    return data
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    ("annotations.1.bbox", DELETE, r"annotations\[1\] \(id 2\): lacks bbox"),
+    ("annotations.2.id", DELETE, r"annotations\[2\]: lacks id"),
+    ("annotations.2.area", DELETE, r"annotations\[2\] \(id 3\): lacks area"),
+    ("annotations.2.iscrowd", DELETE, r"annotations\[2\] \(id 3\): lacks iscrowd"),
+    ("categories.0.name", DELETE, r"categories\[0\] \(id 7\): lacks name"),
+    ("images", [], "'images' is empty: nothing to evaluate"),
+    ("categories", [], "'categories' is empty"),
+    ("annotations", [], "'annotations' is empty: no ground truth"),
+    ("images.1.id", 1, r"images\[2\] \(id 1\): id is also images\[1\]"),
+    ("annotations.1.id", 1, r"annotations\[1\] \(id 1\): id is also annotations\[0\]"),
+    ("annotations.0.image_id", 99, r"annotations\[0\] \(id 1\): image_id 99 is not an id in 'images'"),
+    ("annotations.0.category_id", 2, r"annotations\[0\] \(id 1\): category_id 2 is not an id in 'categories'"),
+    ("annotations.0.bbox", [1, 2, 3], r"bbox must be four finite numbers \[x, y, width, height\], got \[1, 2, 3\]"),
+    ("annotations.0.bbox", ["1", 2, 3, 4], "bbox must be four finite numbers"),
+    ("annotations.0.bbox", [1, 2, float("nan"), 4], "bbox must be four finite numbers"),
+    ("annotations.0.bbox", [1, 2, -5, 4], r"annotations\[0\] \(id 1\): bbox \[1, 2, -5, 4\] has no area"),
+    ("annotations.0.bbox", [1, 2, 0, 4], "has no area"),
+    ("annotations.0.bbox", [500, 500, 4, 4], r"lies outside its 60×40 image"),
+    ("annotations.0.iscrowd", "yes", r"iscrowd must be 0 or 1, got 'yes'"),
+    ("annotations.0.area", -1, "area must be a finite number >= 0"),
+    ("images.0.id", "1", r"images\[0\] \(id 1\): id must be an integer"),
+    ("images.0.width", "wide", r"images\[0\] \(id 4\): width must be a positive integer, got 'wide'"),
+    ("images.0", [1, 2, 3], r"images\[0\] is list \[1, 2, 3\], expected a mapping"),
+    ("images.1.file_name", "empty.jpg", r"images\[1\] \(id 2\): file_name empty.jpg is also images\[0\]"),
+    ("categories.1.id", "3", r"categories\[1\] \(id 3\): id must be an integer"),
+])
+def test_coco_rules(coco_dir: Path, path: str, value: Any, message: str) -> None:
+    write_json(coco_dir / "instances.json", _broken(path, value))
+    with pytest.raises(UserInputError, match=rf"^dataset\.annotations: instances\.json: .*{message}"):
         open_coco(coco_dir)
 
 
-@pytest.mark.parametrize("field", ["id", "area", "iscrowd"])
-def test_annotation_without_fields_pycocotools_reads(coco_dir: Path, field: str) -> None:
-    """createIndex needs `id`, COCOeval needs `area` and `iscrowd`: a clear error beats a KeyError mid-evaluation."""
+def test_box_past_the_border_is_clipped_with_a_warning(coco_dir: Path, caplog) -> None:
     data = coco_json()
-    del data["annotations"][2][field]
+    width = data["images"][2]["width"]  # annotation 1 is on image 1, images[2]
+    data["annotations"][0]["bbox"] = [2, 3, 1e308, 5]
     write_json(coco_dir / "instances.json", data)
-    with pytest.raises(UserInputError, match=rf"^dataset\.annotations: annotations\[2\] lacks {field}$"):
-        open_coco(coco_dir)
-
-
-def test_image_entry_lacking_fields(coco_dir: Path) -> None:
-    data = coco_json()
-    del data["images"][2]["file_name"]
-    del data["images"][2]["height"]
-    write_json(coco_dir / "instances.json", data)
-    with pytest.raises(UserInputError, match=r"^dataset\.annotations: images\[2\] lacks file_name, height$"):
-        open_coco(coco_dir)
-
-
-def test_category_without_name(coco_dir: Path) -> None:
-    data = coco_json()
-    data["categories"][0] = {"id": 7}
-    write_json(coco_dir / "instances.json", data)
-    with pytest.raises(UserInputError, match=r"categories\[0\] lacks name"):
-        open_coco(coco_dir)
+    coco = open_coco(coco_dir).coco
+    assert coco.anns[1]["bbox"] == [2, 3, width - 2, 5]
+    assert "1 boxes reach more than 1 px past their image and were clipped" in caplog.text
 
 
 def test_invalid_json(coco_dir: Path) -> None:
     (coco_dir / "instances.json").write_text('{"images": [')
-    with pytest.raises(UserInputError, match=r"^dataset\.annotations: not a JSON file"):
+    with pytest.raises(UserInputError, match=r"^dataset\.annotations: instances\.json is not a JSON file"):
         open_coco(coco_dir)
 
 
 def test_binary_annotation_file(coco_dir: Path) -> None:
     (coco_dir / "instances.json").write_bytes(b"\xff\xfe\x00garbage\x9c")
-    with pytest.raises(UserInputError, match=r"^dataset\.annotations: not a JSON file"):
+    with pytest.raises(UserInputError, match=r"^dataset\.annotations: instances\.json is not a JSON file \(not UTF-8"):
         open_coco(coco_dir)
 
 
@@ -330,7 +356,7 @@ def test_image_folder_where_in_messages(tmp_path: Path) -> None:
 
 def test_image_folder_not_a_folder(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "one.png"), np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(UserInputError, match=r"^dataset\.images: expected a folder of images"):
+    with pytest.raises(ValidationError, match=r"expected a folder, got a file: one.png"):
         open_folder(tmp_path, "one.png")
 
 

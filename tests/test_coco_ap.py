@@ -12,7 +12,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from quantflow.adapters.coco_detection import load_coco
+from quantflow.adapters.coco_format import load_coco
 from quantflow.errors import UserInputError
 from quantflow.metrics.coco_ap import CocoAP
 

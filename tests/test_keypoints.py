@@ -89,9 +89,10 @@ def test_pipeline_maps_keypoints_back_through_crop_and_resize(tmp_path: Path) ->
     np.testing.assert_allclose(back, [70.5, 50.5], atol=0.6)  # pixel (70, 50) covers 70..71 × 50..51
 
 
-def test_samples_skip_crowd_unlabelled_and_empty_boxes(tmp_path: Path) -> None:
-    dataset = open_dataset(tmp_path, [annotation(1), annotation(2, iscrowd=1), annotation(3, num_keypoints=0),
-                                      annotation(4, bbox=[5, 5, 0, 10]), annotation(5, image_id=2)])
+def test_samples_skip_crowd_and_unlabelled(tmp_path: Path) -> None:
+    unlabelled = [0.0] * 51
+    dataset = open_dataset(tmp_path, [annotation(1), annotation(2, iscrowd=1),
+                                      annotation(3, num_keypoints=0, keypoints=unlabelled), annotation(5, image_id=2)])
     assert dataset.ids() == [1, 5]
     assert dataset.ground_truth().image_of == {1: 1, 5: 2}
     assert dataset.file_of(5).name == "b.png"
@@ -124,7 +125,7 @@ def test_detections_for_unknown_images_are_refused(tmp_path: Path) -> None:
     ({"keypoints": [1, 2, 2] * 16}, r"annotations\[0\] \(id 1\): keypoints has 48 values, expected 51"),
     ({"keypoints": None}, r"annotations\[0\] \(id 1\): keypoints has no values, expected 51"),
     ({"keypoints": [1, 2, 3] * 17}, r"visibility flags must be 0, 1 or 2, got \[3\]"),
-    ({"bbox": [1, 2, 3]}, r"annotations\[0\] \(id 1\): bbox must be \[x, y, width, height\]"),
+    ({"bbox": [1, 2, 3]}, r"annotations\[0\] \(id 1\): bbox must be four finite numbers \[x, y, width, height\]"),
 ])
 def test_bad_keypoint_annotations_are_named(tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(UserInputError, match=message):
@@ -132,7 +133,8 @@ def test_bad_keypoint_annotations_are_named(tmp_path: Path, changes: dict, messa
 
 
 def test_missing_fields_are_named(tmp_path: Path) -> None:
-    for field, message in (("bbox", r"annotations\[0\] lacks bbox"), ("num_keypoints", "lacks num_keypoints")):
+    for field, message in (("bbox", r"annotations\[0\] \(id 1\): lacks bbox"),
+                           ("num_keypoints", "num_keypoints must count the labelled keypoints")):
         broken = annotation(1)
         del broken[field]
         with pytest.raises(UserInputError, match=message):

@@ -154,7 +154,7 @@ def test_kitti_layout_and_exact_prediction_scores_zero(tmp_path: Path) -> None:
     assert dataset.ids() == [1, 2, 3] and dataset.file_of(2).name == "000001_10.png"
     (left, right), geometry = dataset.load_sample(3)
     assert left.shape == right.shape == (16, 24, 3) and geometry is None
-    row = dataset.rows(3, Disparity(dataset.truth(3)), Geometry.identity(16, 24))
+    row = dataset.rows(3, Disparity(dataset.truth(3, (16, 24))), Geometry.identity(16, 24))
     assert row[0, :3].tolist() == [3, 16 * 24, 0.0]
 
 
@@ -166,7 +166,7 @@ def test_middlebury_scene_and_list_layouts(tmp_path: Path) -> None:
     (scene / "disp0GT.pfm").write_bytes(pfm_bytes([[1.0, 2.0, float("inf")], [4.5, 5.0, 6.0]]))
     for root in (scene, tmp_path):  # one scene, or a folder of scenes
         dataset = stereo("middlebury", root)
-        assert dataset.ids() == [1] and np.isinf(dataset.truth(1)[0, 2])
+        assert dataset.ids() == [1] and np.isinf(dataset.truth(1, (2, 3))[0, 2])
     listing = tmp_path / "pairs.txt"
     listing.write_text("# left right disparity\nMotorcycle/im0.png Motorcycle/im1.png Motorcycle/disp0GT.pfm\n")
     assert stereo("list", listing).pairs[0].truth == scene / "disp0GT.pfm"

@@ -58,7 +58,9 @@ def test_layout_card_manifest_and_index(zoo: Path) -> None:
     assert fp32_ap > 0.5 and abs(manifest["precisions"]["FP16"]["metrics"]["AP"] - fp32_ap) < 0.005
     card = (entry / "README.md").read_text()
     assert "| FP16-INT8 |" in card and "| tflite dynamic |" in card and "calibration: 300 samples" in card
-    rows = json.loads((zoo / "index.json").read_text())
+    index = json.loads((zoo / "index.json").read_text())
+    assert index["schema"] == "quantflow.zoo/1"
+    rows = index["rows"]
     assert [(r["model"], r["precision"]) for r in rows] == [
         ("ssd-shapes", p) for p in ("FP32", "FP16", "FP16-INT8", "tflite dynamic")]
     assert "[ssd-shapes](detection/ssd-shapes/README.md)" in (zoo / "index.md").read_text()
@@ -100,7 +102,8 @@ def test_killed_build_resumes_without_redoing_finished_entries(zoo: Path, tmp_pa
     assert "skipped  ssd-shapes " in lines and "built    ssd-shapes-copy " in lines
     assert (zoo / "detection" / "ssd-shapes" / "manifest.json").stat().st_mtime_ns == before
     assert not building.exists()
-    assert {r["model"] for r in json.loads((zoo / "index.json").read_text())} == {"ssd-shapes", "ssd-shapes-copy"}
+    assert {r["model"] for r in json.loads((zoo / "index.json").read_text())["rows"]} == {"ssd-shapes",
+                                                                                          "ssd-shapes-copy"}
 
 
 def test_one_failing_config_does_not_stop_the_others(zoo: Path, tmp_path: Path) -> None:

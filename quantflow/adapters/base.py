@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from quantflow.adapters.image_decode import read_bgr
 from quantflow.decoders.base import Detections
-from quantflow.errors import UserInputError
 from quantflow.preprocessing.geometry import Geometry
 from quantflow.registry import Registry
 
@@ -18,11 +17,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def read_image(path: Path, where: str) -> np.ndarray:
-    """Decode one image as 3-channel BGR, ignoring EXIF rotation as COCO's own tools do."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise UserInputError(f"{where}: cannot decode image {path}")
-    return image
+    """Decode one image as 3-channel BGR, ignoring EXIF rotation as COCO's own tools do; a truncated or corrupt
+    file is a UserInputError, never a silently grey image."""
+    return read_bgr(path, where)
 
 
 def fingerprint_files(paths: list[Path], extra: bytes = b"") -> str:
@@ -75,6 +72,13 @@ class DatasetAdapter:
     def rows(self, sample_id: int, decoded, geometry: Geometry) -> np.ndarray:
         """Result rows of one decoded sample in original-image coordinates; column 0 is the sample id."""
         raise NotImplementedError
+
+    def check_sample(self, sample_id: int) -> None:
+        """Read everything a sample consists of, so a broken file is found before any model runs."""
+        self.load_sample(sample_id)
+
+    def check_labels(self, labels: range) -> None:
+        """Refuse a class numbering under which the model's `labels` could never score (datasets with classes)."""
 
 
 class DetectionDataset(DatasetAdapter):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -10,39 +10,13 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.adapters.base import ADAPTERS, DetectionDataset, fingerprint_files
-from quantflow.config_base import ExistingPath, ProviderConfig
-from quantflow.errors import UserInputError
-from quantflow.progress import quiet_stdout
+from quantflow.adapters.coco_format import load_coco, read_coco_image
+from quantflow.config_base import ExistingFile, ExistingFolder, ProviderConfig
+from quantflow.errors import UserInputError, shown
+
+log = logging.getLogger(__name__)
 
 LabelScheme = Literal["contiguous_from_0", "contiguous_from_1", "category_id"]
-
-
-def load_coco(path: Path, where: str):
-    """Parse and sanity-check a COCO instances file; return a pycocotools COCO index (quietly)."""
-    from pycocotools.coco import COCO
-
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{where}: not a JSON file ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
-        raise UserInputError(f"{where}: not a COCO annotation file (expected lists 'images' and 'categories')")
-    data.setdefault("annotations", [])
-    required_fields = {
-        "images": ("id", "file_name", "width", "height"),
-        "annotations": ("id", "image_id", "bbox", "category_id", "area", "iscrowd"),  # all read by pycocotools
-        "categories": ("id", "name"),
-    }
-    for key, required in required_fields.items():
-        for index, entry in enumerate(data[key]):
-            missing = [f for f in required if f not in entry]
-            if missing:
-                raise UserInputError(f"{where}: {key}[{index}] lacks {', '.join(missing)}")
-    coco = COCO()
-    coco.dataset = data
-    with quiet_stdout():
-        coco.createIndex()
-    return coco
 
 
 @ADAPTERS.register("coco_detection")
@@ -55,8 +29,8 @@ class CocoDetection(DetectionDataset):
     """
 
     class Config(ProviderConfig):
-        annotations: ExistingPath = Field(description="COCO instances json (e.g. instances_val2017.json).")
-        images: ExistingPath = Field(description="Folder holding the files named in the json.")
+        annotations: ExistingFile = Field(description="COCO instances json (e.g. instances_val2017.json).")
+        images: ExistingFolder = Field(description="Folder holding the files named in the json.")
         label_map: LabelScheme | dict[int, int] = Field(default="category_id", description="Model class → category.")
 
     def __init__(self, config: Config) -> None:
@@ -87,11 +61,33 @@ class CocoDetection(DetectionDataset):
     def file_of(self, image_id: int) -> Path:
         return self.config.images / self.coco.imgs[image_id]["file_name"]
 
+    def load_image(self, image_id: int) -> np.ndarray:
+        return read_coco_image(self.coco, image_id, self.file_of(image_id), self.where)
+
     def fingerprint(self) -> str:
         return fingerprint_files([self.file_of(i) for i in self._ids], self.config.annotations.read_bytes())
 
     def ground_truth(self):
         return self.coco
+
+    def check_labels(self, labels: range) -> None:
+        """Refuse a label map that names classes the model does not have, or under which none of its classes is
+        a category (AP 0 whatever the model does); warn when a numbering scheme leaves classes or categories out."""
+        label_map = self.config.label_map
+        shown_range = f"{labels.start}..{labels.stop - 1}"
+        if isinstance(label_map, dict) and set(label_map) - set(labels):
+            raise UserInputError(f"dataset.label_map: model classes {sorted(set(label_map) - set(labels))} do not "
+                                 f"exist; the model's class indices are {shown_range}")
+        mapped = self.category_of(np.asarray(labels))
+        if (mapped < 0).all():
+            raise UserInputError(f"dataset.label_map: {shown(label_map)} maps none of the model's class indices "
+                                 f"{shown_range} to a category of {self.config.annotations.name} "
+                                 f"(ids {self.category_ids[:5]}{'...' if len(self.category_ids) > 5 else ''})")
+        unmapped = [label for label, category in zip(labels, mapped) if category < 0]
+        uncovered = sorted(set(self.category_ids) - set(mapped.tolist()))
+        if unmapped or uncovered:
+            log.warning("dataset.label_map: under %s, model classes %s map to no category and categories %s to no "
+                        "model class; check the numbering", shown(label_map), unmapped or "none", uncovered or "none")
 
     def category_of(self, model_labels: np.ndarray) -> np.ndarray:
         return np.array([self._lookup.get(int(label), -1) for label in model_labels], dtype=np.int64)

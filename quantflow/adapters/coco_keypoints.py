@@ -7,7 +7,6 @@ enlarged by a padding factor; boxes come from the ground truth or from a person-
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +15,12 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.adapters.base import ADAPTERS, DatasetAdapter, fingerprint_files
-from quantflow.adapters.coco_detection import load_coco
-from quantflow.config_base import ExistingPath, ProviderConfig
+from quantflow.adapters.coco_format import is_number, load_coco, read_coco_image
+from quantflow.config_base import ExistingFile, ExistingFolder, ProviderConfig
 from quantflow.decoders.keypoints import Keypoints
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 from quantflow.preprocessing.geometry import Geometry
 
-log = logging.getLogger(__name__)
 VISIBILITY_FLAGS = {0, 1, 2}
 KEYPOINT_SCORE_FLOOR = 0.2  # HRNet rescoring: mean confidence of the keypoints above this
 
@@ -64,9 +62,9 @@ class CocoKeypoints(DatasetAdapter):
     sample_noun = "person crops"
 
     class Config(ProviderConfig):
-        annotations: ExistingPath = Field(description="COCO keypoints json (e.g. person_keypoints_val2017.json).")
-        images: ExistingPath = Field(description="Folder holding the files named in the json.")
-        detections: ExistingPath | None = Field(
+        annotations: ExistingFile = Field(description="COCO keypoints json (e.g. person_keypoints_val2017.json).")
+        images: ExistingFolder = Field(description="Folder holding the files named in the json.")
+        detections: ExistingFile | None = Field(
             default=None, description="Person detections (COCO results json) to crop from; default: ground-truth boxes."
         )
         detection_threshold: float = Field(default=0.0, ge=0, le=1, description="Skip detections scoring below.")
@@ -99,10 +97,11 @@ class CocoKeypoints(DatasetAdapter):
         return with_keypoints[0]["id"], list(with_keypoints[0]["keypoints"])
 
     def _check_annotations(self) -> None:
-        """The faults that would make pycocotools crash or silently mis-score, reported by annotation."""
+        """The keypoint faults that would make pycocotools crash or silently mis-score, reported by annotation
+        (the box, id and category rules are `coco_format`'s)."""
         expected = 3 * len(self.names)
         for index, ann in enumerate(self.coco.dataset["annotations"]):
-            where = f"dataset.annotations: annotations[{index}] (id {ann['id']})"
+            where = f"dataset.annotations: {shown(self.config.annotations.name)}: annotations[{index}] (id {ann['id']})"
             if ann["category_id"] != self.category_id:
                 continue
             keypoints = ann.get("keypoints")
@@ -110,26 +109,21 @@ class CocoKeypoints(DatasetAdapter):
                 got = len(keypoints) if isinstance(keypoints, list) else "no"
                 raise UserInputError(f"{where}: keypoints has {got} values, expected {expected} "
                                      f"({len(self.names)} keypoints × x, y, visibility)")
+            if not all(is_number(v) for v in keypoints):
+                raise UserInputError(f"{where}: keypoints must be finite numbers, got {shown(keypoints)}")
             if not set(keypoints[2::3]) <= VISIBILITY_FLAGS:
                 raise UserInputError(f"{where}: visibility flags must be 0, 1 or 2, got {sorted(set(keypoints[2::3]))}")
-            if "num_keypoints" not in ann:
-                raise UserInputError(f"{where}: lacks num_keypoints")
-            if not (isinstance(ann["bbox"], list) and len(ann["bbox"]) == 4):
-                raise UserInputError(f"{where}: bbox must be [x, y, width, height], got {ann['bbox']!r}")
+            labelled = sum(v > 0 for v in keypoints[2::3])
+            if ann.get("num_keypoints") != labelled or isinstance(ann.get("num_keypoints"), bool):
+                raise UserInputError(f"{where}: num_keypoints must count the labelled keypoints ({labelled}), got "
+                                     f"{shown(repr(ann.get('num_keypoints')))}")
 
     def _ground_truth_boxes(self) -> dict[int, PersonBox]:
-        """Every non-crowd person with labelled keypoints and a box of positive size (as HRNet evaluates)."""
-        samples, degenerate = {}, 0
+        """Every non-crowd person with labelled keypoints (as HRNet evaluates; boxes are checked by coco_format)."""
+        samples = {}
         for ann in self.coco.loadAnns(self.coco.getAnnIds(catIds=[self.category_id], iscrowd=False)):
-            if ann["num_keypoints"] == 0:
-                continue
-            if ann["bbox"][2] <= 0 or ann["bbox"][3] <= 0:
-                degenerate += 1
-                continue
-            samples[ann["id"]] = PersonBox(ann["image_id"], tuple(map(float, ann["bbox"])), 1.0)
-        if degenerate:
-            log.warning("dataset.annotations: %d people with labelled keypoints have an empty box and are skipped",
-                        degenerate)
+            if ann["num_keypoints"] > 0:
+                samples[ann["id"]] = PersonBox(ann["image_id"], tuple(map(float, ann["bbox"])), 1.0)
         return dict(sorted(samples.items()))
 
     def _detections(self) -> dict[int, PersonBox]:
@@ -144,7 +138,11 @@ class CocoKeypoints(DatasetAdapter):
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not {"image_id", "bbox", "score"} <= set(entry):
                 raise UserInputError(f"dataset.detections: [{index}] lacks image_id, bbox or score")
-            if entry["image_id"] not in self.coco.imgs:
+            box, score = entry["bbox"], entry["score"]
+            if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)) or not is_number(score):
+                raise UserInputError(f"dataset.detections: [{index}] needs bbox [x, y, width, height] and score as "
+                                     f"finite numbers, got bbox {shown(box)}, score {shown(score)}")
+            if not isinstance(entry["image_id"], int) or entry["image_id"] not in self.coco.imgs:
                 raise UserInputError(f"dataset.detections: [{index}] image_id {entry['image_id']} is not in "
                                      f"the annotations")
             if entry.get("category_id", self.category_id) != self.category_id:
@@ -159,6 +157,9 @@ class CocoKeypoints(DatasetAdapter):
 
     def file_of(self, sample_id: int) -> Path:
         return self.config.images / self.coco.imgs[self.samples[sample_id].image_id]["file_name"]
+
+    def load_image(self, sample_id: int) -> np.ndarray:
+        return read_coco_image(self.coco, self.samples[sample_id].image_id, self.file_of(sample_id), self.where)
 
     def load_sample(self, sample_id: int) -> tuple[np.ndarray, Geometry]:
         """The crop, warped in one step to `crop_size` (as HRNet evaluates: the same affine maps pixels and

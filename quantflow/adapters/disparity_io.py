@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from quantflow.errors import UserInputError
+from quantflow.adapters.image_decode import read_png_unchanged
+from quantflow.errors import UserInputError, shown
 
 PFM_HEADER = re.compile(rb"^(PF|Pf)\s+(\d+)\s+(\d+)\s+(-?[\d.eE+-]+)\s")
 
@@ -32,10 +32,9 @@ def read_pfm(path: Path) -> np.ndarray:
 
 
 def read_kitti_disparity(path: Path) -> np.ndarray:
-    """A KITTI disparity PNG (uint16, disparity × 256, 0 = no ground truth) as float32 pixels, 0 where invalid."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise UserInputError(f"dataset: cannot decode disparity image {path}")
+    """A KITTI disparity PNG (uint16, disparity × 256, 0 = no ground truth) as float32 pixels, 0 where invalid;
+    a truncated or corrupt PNG is an error, since a partly decoded map would skew the metric."""
+    raw = read_png_unchanged(path, "dataset", kind="disparity image")
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise UserInputError(f"dataset: {path.name} is not a KITTI disparity map (expected a 16-bit one-channel "
                              f"PNG, got {raw.dtype} with shape {raw.shape})")
@@ -49,5 +48,12 @@ def read_disparity(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".png":
         return read_kitti_disparity(path)
     if path.suffix.lower() == ".npy":
-        return np.load(path).astype(np.float32)
+        try:
+            truth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise UserInputError(f"dataset: cannot read {shown(path.name)} as .npy ({shown(exc)})") from None
+        if truth.ndim != 2 or not np.issubdtype(truth.dtype, np.number):
+            raise UserInputError(f"dataset: {shown(path.name)} is not a disparity map (expected a 2-D array of "
+                                 f"numbers, got {truth.dtype} {list(truth.shape)})")
+        return truth.astype(np.float32)
     raise UserInputError(f"dataset: unsupported disparity file {path.name}; expected .pfm, .png or .npy")

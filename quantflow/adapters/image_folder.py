@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from quantflow.adapters.base import ADAPTERS, IMAGE_SUFFIXES, DetectionDataset, fingerprint_files
-from quantflow.config_base import ExistingPath, ProviderConfig
+from quantflow.config_base import ExistingFolder, ProviderConfig
 from quantflow.errors import UserInputError
 
 
@@ -20,7 +20,7 @@ class ImageFolder(DetectionDataset):
     has_labels = False
 
     class Config(ProviderConfig):
-        images: ExistingPath = Field(description="Folder of images (jpg, png, bmp, webp, tif).")
+        images: ExistingFolder = Field(description="Folder of images (jpg, png, bmp, webp, tif).")
         pseudo_label_threshold: float = Field(
             default=0.5, ge=0, le=1, description="FP32 detections at or above this score become reference labels."
         )
@@ -28,8 +28,6 @@ class ImageFolder(DetectionDataset):
     def __init__(self, config: Config, where: str = "dataset.images") -> None:
         super().__init__(config)
         self.where = where
-        if not config.images.is_dir():
-            raise UserInputError(f"{where}: expected a folder of images, got {config.images}")
         self.files = sorted(p for p in config.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not self.files:
             raise UserInputError(f"{where}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {config.images}")

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from quantflow.adapters.base import ADAPTERS, DatasetAdapter, fingerprint_files, read_image
 from quantflow.adapters.disparity_io import read_disparity
 from quantflow.config_base import ExistingPath, ProviderConfig
 from quantflow.decoders.disparity import Disparity, disparity_to_original
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 from quantflow.metrics.disparity import ROW_WIDTH, error_counts
 from quantflow.preprocessing.geometry import Geometry
 
@@ -59,8 +59,12 @@ def _kitti(root: Path, truth_folder: str | None) -> list[StereoPair]:
 
 
 def _listed(path: Path) -> list[StereoPair]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserInputError(f"dataset.root: {shown(path.name)} is not a text file (not UTF-8)") from None
     pairs = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split()
@@ -85,6 +89,15 @@ class StereoPairs(DatasetAdapter):
         layout: Literal["middlebury", "kitti", "list"]
         root: ExistingPath = Field(description="Middlebury scene(s) folder, KITTI split folder, or list file.")
         truth_folder: str | None = Field(default=None, description="KITTI: disp_noc_0 to score non-occluded only.")
+
+        @field_validator("root")
+        @classmethod
+        def _root_kind(cls, root: Path, info: ValidationInfo) -> Path:
+            layout = info.data.get("layout")
+            wanted = "file" if layout == "list" else "folder"
+            if layout and root.is_file() != (wanted == "file"):
+                raise ValueError(f"the {layout} layout expects a {wanted}, got {shown(root)}")
+            return root
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -120,8 +133,17 @@ class StereoPairs(DatasetAdapter):
                                  f"({left.shape[:2]} vs {right.shape[:2]}); pairs must be rectified, same size")
         return (left, right), None
 
-    def truth(self, sample_id: int) -> np.ndarray:
-        return read_disparity(self.pairs[sample_id - 1].truth)
+    def truth(self, sample_id: int, size: tuple[int, int]) -> np.ndarray:
+        """The pair's ground-truth disparity, which must cover the images' `size` (height, width)."""
+        truth = read_disparity(self.pairs[sample_id - 1].truth)
+        if truth.shape != tuple(size):
+            raise UserInputError(f"dataset.root: ground truth {shown(self.pairs[sample_id - 1].truth.name)} is "
+                                 f"{truth.shape}, the images are {tuple(size)}")
+        return truth
+
+    def check_sample(self, sample_id: int) -> None:
+        (left, _), _ = self.load_sample(sample_id)
+        self.truth(sample_id, left.shape[:2])
 
     def fingerprint(self) -> str:
         return fingerprint_files([p for pair in self.pairs for p in (pair.left, pair.right, pair.truth)])
@@ -131,8 +153,5 @@ class StereoPairs(DatasetAdapter):
         return None
 
     def rows(self, sample_id: int, decoded: Disparity, geometry: Geometry) -> np.ndarray:
-        truth = self.truth(sample_id)
-        if truth.shape != geometry.orig_size:
-            raise UserInputError(f"dataset.root: ground truth {self.pairs[sample_id - 1].truth.name} is "
-                                 f"{truth.shape}, the images are {geometry.orig_size}")
+        truth = self.truth(sample_id, geometry.orig_size)
         return error_counts(sample_id, disparity_to_original(decoded.disparity, geometry), truth)

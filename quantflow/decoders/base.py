@@ -59,6 +59,10 @@ class Decoder:
     def decode(self, outputs: list[np.ndarray]) -> Detections:
         raise NotImplementedError
 
+    def class_labels(self) -> range | None:
+        """The class indices the bound model can emit, when its outputs tell (a score column per class)."""
+        return None
+
 
 def find_output(outputs: list[OutputInfo], name: str | None, rank_shape: tuple[int | None, ...], role: str,
                 where: str) -> int:

@@ -7,10 +7,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from quantflow.config_base import ExistingPath, ProviderConfig
+from quantflow.config_base import ExistingFile, ProviderConfig
 from quantflow.decoders.base import DECODERS, Decoder, Detections, OutputInfo, find_output
 from quantflow.decoders.nms import class_aware_nms
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 
 
 def decode_boxes(encodings: np.ndarray, anchors: np.ndarray, scale_factors: tuple[float, ...]) -> np.ndarray:
@@ -36,7 +36,7 @@ class SsdRaw(Decoder):
     """
 
     class Config(ProviderConfig):
-        anchors: ExistingPath = Field(description=".npy [A, 4] anchors (cy, cx, h, w) normalized to the input.")
+        anchors: ExistingFile = Field(description=".npy [A, 4] anchors (cy, cx, h, w) normalized to the input.")
         box_encodings: str = Field(default="box_encodings", description="Output name; else the [1,A,4] output.")
         class_scores: str = Field(default="class_scores", description="Output name; else the [1,A,C] output.")
         scale_factors: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
@@ -52,16 +52,22 @@ class SsdRaw(Decoder):
     def bind(self, outputs: list[OutputInfo]) -> None:
         try:
             self.anchors = np.load(self.config.anchors).astype(np.float32)
-        except (OSError, ValueError) as exc:
-            raise UserInputError(f"decoder.anchors: cannot read {self.config.anchors.name} as .npy ({exc})") from None
-        count = len(self.anchors)
-        if self.anchors.ndim != 2 or self.anchors.shape[1] != 4:
+        except (OSError, ValueError, EOFError) as exc:
+            raise UserInputError(f"decoder.anchors: cannot read {shown(self.config.anchors.name)} as .npy "
+                                 f"({shown(exc)})") from None
+        if self.anchors.ndim != 2 or self.anchors.shape[1] != 4 or not len(self.anchors):
             raise UserInputError(f"decoder.anchors: expected shape [A, 4], got {list(self.anchors.shape)}")
+        count = len(self.anchors)
+        broken = ~np.isfinite(self.anchors).all(axis=1) | (self.anchors[:, 2:] <= 0).any(axis=1)
+        if broken.any():
+            raise UserInputError(f"decoder.anchors: {int(broken.sum())} of {count} anchors in "
+                                 f"{self.config.anchors.name} are not finite or have no height/width "
+                                 f"(first: row {int(np.argmax(broken))})")
         self.boxes = find_output(outputs, self.config.box_encodings, (1, count, 4), "box encodings", "decoder.box_encodings")
         rest = [o for o in outputs if o.index != self.boxes]
         self.scores = find_output(rest, self.config.class_scores, (1, count, None), "class scores", "decoder.class_scores")
         # A name match skips find_output's shape check: make sure the named outputs fit the anchors too.
-        shapes = {o.index: o.shape for o in outputs}
+        shapes = self.output_shapes = {o.index: o.shape for o in outputs}
         for index, per_anchor, where in ((self.boxes, 4, "decoder.box_encodings"),
                                          (self.scores, None, "decoder.class_scores")):
             shape = shapes[index]
@@ -72,6 +78,12 @@ class SsdRaw(Decoder):
             if not fits:
                 raise UserInputError(f"{where}: output shape {list(shape)} does not fit the {count} anchors "
                                      f"in {self.config.anchors.name}")
+
+    def class_labels(self) -> range | None:
+        shape = self.output_shapes[self.scores]
+        if not shape or -1 in shape:
+            return None
+        return range(1 if self.config.background_class else 0, int(np.prod(shape)) // len(self.anchors))
 
     def decode(self, outputs: list[np.ndarray]) -> Detections:
         c = self.config

@@ -18,9 +18,10 @@ from typing import Any, Callable
 
 import yaml
 
-from quantflow.errors import UserInputError
+from quantflow.errors import UserInputError, shown
 from quantflow.importers import Where, leftovers, required_list, required_mapping, under, unmapped
 from quantflow.importers.accuracy_checker import first_entry, import_model
+from quantflow.output_safety import IMPORT_HEADER, check_import_output
 from quantflow.rundir import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -384,7 +385,7 @@ _Dumper.add_representer(_Flow, _Dumper.represent_flow)
 
 def render(config: dict, notes: list[str], sources: list[Path]) -> str:
     """The config as YAML under a header naming its sources and listing, as comments, what was not mapped."""
-    header = [f"# Imported by `quantflow import-pot` from {' and '.join(str(s) for s in sources)}.",
+    header = [f"{IMPORT_HEADER} from {' and '.join(str(s) for s in sources)}.",
               "# Check the paths and the list below, then run `quantflow check --config` on this file."]
     if notes:
         header += ["#", f"# Not carried over as is ({len(notes)}):", *(f"#   - {note}" for note in notes)]
@@ -398,19 +399,23 @@ def render(config: dict, notes: list[str], sources: list[Path]) -> str:
 def import_pot_files(pot_path: Path, output: Path, ac_path: Path | None = None,
                      data_root: Path | None = None) -> list[str]:
     """Read a POT config and its AC config (`ac_path`, else the engine's `config` relative to the POT file),
-    write the quantflow config atomically at `output`, log and return what was not mapped."""
+    write the quantflow config atomically at `output`, log and return what was not mapped. Before writing,
+    `output` is checked: it never replaces the sources, a folder or a file import-pot did not write."""
     pot = read_config_file(pot_path, "POT.json")
-    ac = None
+    ac, ac_key = None, "--ac"
+    if ac_path is None and isinstance(pot.get("engine"), dict) and isinstance(pot["engine"].get("config"), str):
+        ac_path, ac_key = pot_path.parent / Path(pot["engine"]["config"]).expanduser(), f"{pot_path}: engine.config"
     if ac_path is not None:
-        ac = read_config_file(ac_path, "--ac")
-    elif isinstance(pot.get("engine"), dict) and isinstance(pot["engine"].get("config"), str):
-        ac_path = pot_path.parent / Path(pot["engine"]["config"]).expanduser()
-        ac = read_config_file(ac_path, f"{pot_path}: engine.config")
+        ac = read_config_file(ac_path, ac_key)
     config, notes = import_pot(pot, ac, data_root=str(data_root.resolve()) if data_root else None,
                                pot_root=os.path.relpath(pot_path.resolve().parent, output.resolve().parent),
                                pot_name=str(pot_path), ac_name=str(ac_path or "AC config"))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(output, render(config, notes, [p for p in (pot_path, ac_path) if p is not None]))
+    check_import_output(output, [("POT.json", pot_path), *([(ac_key, ac_path)] if ac_path else [])])
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(output, render(config, notes, [p for p in (pot_path, ac_path) if p is not None]))
+    except OSError as exc:
+        raise UserInputError(f"-o {shown(output)}: cannot be written: {exc.strerror or exc}") from None
     for note in notes:
         log.warning("%s", note)
     return notes

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from quantflow.config_base import ProviderConfig
+from quantflow.config_base import Finite, ProviderConfig, SizePair
 from quantflow.preprocessing.base import STEPS, Prepared, Step
 
 INTERPOLATIONS = {
@@ -25,11 +25,11 @@ class Resize(Step):
     """Resize to (height, width); `keep_aspect` letterboxes (scale to fit, then pad)."""
 
     class Config(ProviderConfig):
-        size: tuple[int, int] = Field(description="Target (height, width) in pixels.")
+        size: SizePair = Field(description="Target (height, width) in pixels.")
         interpolation: Literal["nearest", "linear", "cubic", "area", "lanczos"] = "linear"
         keep_aspect: bool = Field(default=False, description="Letterbox instead of stretching.")
         pad_position: Literal["center", "top_left"] = "center"
-        pad_value: float = 0.0
+        pad_value: Annotated[float, Finite] = 0.0
 
     def apply(self, item: Prepared) -> Prepared:
         out_h, out_w = self.config.size
@@ -59,7 +59,7 @@ class Pad(Step):
 
     class Config(ProviderConfig):
         multiple: int = Field(gt=0, description="Height and width are padded up to a multiple of this.")
-        value: float = 0.0
+        value: Annotated[float, Finite] = 0.0
 
     def apply(self, item: Prepared) -> Prepared:
         height, width = item.pixels.shape[:2]
@@ -98,8 +98,16 @@ class Normalize(Step):
     """(pixel - mean) / std in float32; scalars or one value per channel in the current channel order."""
 
     class Config(ProviderConfig):
-        mean: float | list[float] = 0.0
-        std: float | list[float] = 1.0
+        mean: Annotated[float | list[float], Finite] = 0.0
+        std: Annotated[float | list[float], Finite] = 1.0
+
+        @field_validator("std")
+        @classmethod
+        def _divides(cls, std: float | list[float]) -> float | list[float]:
+            """A zero std makes every input infinite (and the metric meaningless); a negative one flips the image."""
+            if any(v <= 0 for v in (std if isinstance(std, list) else [std])):
+                raise ValueError(f"expected values > 0, got {std}")
+            return std
 
     def apply(self, item: Prepared) -> Prepared:
         mean = np.asarray(self.config.mean, dtype=np.float32)

@@ -2,19 +2,24 @@
 
 An entry is built in `ZOO/.building/` and renamed into `ZOO/<task>/<name>/` only when complete, so a killed
 build leaves no half entry, and the next build redoes only what is missing or changed. One build per zoo at a
-time (`ZOO/.lock`).
+time (`ZOO/.lock`). Before anything is created, `--set` and the zoo folder are checked: the zoo is never one of
+the configs' inputs, never inside one, never a folder quantflow did not build; a place `ZOO/<task>/<name>` that
+holds something else than a zoo entry fails that entry and is left as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantflow.cache import files_digest
-from quantflow.config import load_config
-from quantflow.errors import QuantflowError, UserInputError
-from quantflow.rundir import replace_folder
+from quantflow.config import apply_override, load_config
+from quantflow.errors import QuantflowError, UserInputError, shown
+from quantflow.output_safety import check_zoo_output
+from quantflow.rundir import remove_stale, replace_folder
 from quantflow.workflow import build_stages
 from quantflow.zoo.card import write_index
 from quantflow.zoo.entry import entry_key
@@ -47,6 +53,14 @@ class Plan:
     name: str
     key: str
     target: Path
+    inputs: dict[str, Path]
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """A malformed `--set` (not key=value, or not YAML) would fail every entry: refuse it before the zoo folder
+    is touched."""
+    for assignment in overrides:
+        apply_override({}, assignment)
 
 
 def plan_entry(config_path: Path, overrides: list[str], zoo: Path) -> Plan:
@@ -55,7 +69,27 @@ def plan_entry(config_path: Path, overrides: list[str], zoo: Path) -> Plan:
     stages = build_stages(config)
     fingerprint = stages.dataset.fingerprint() + stages.calibration_source.fingerprint()
     key = entry_key(config, fingerprint, files_digest(config.model.source))
-    return Plan(config_path, config.model.name, key, zoo / stages.dataset.task / config.model.name)
+    return Plan(config_path, config.model.name, key, zoo / stages.dataset.task / config.model.name,
+                config.inputs())
+
+
+def plan_entries(configs: list[Path], overrides: list[str], zoo: Path) -> tuple[list[Plan], list[Outcome]]:
+    """Plan every config; one that does not validate is a failed outcome, not the end of the build."""
+    plans, failed = [], []
+    for config in configs:
+        try:
+            plans.append(plan_entry(config, overrides, zoo))
+        except QuantflowError as exc:
+            failed.append(Outcome(config, config.stem, "failed", str(exc)))
+    return plans, failed
+
+
+def zoo_inputs(configs: list[Path], plans: list[Plan]) -> list[tuple[str, Path]]:
+    """What the zoo folder must keep clear of: every config file and every path the valid ones read."""
+    inputs = [("CONFIG", config.resolve()) for config in configs]
+    for plan in plans:
+        inputs += [(f"{key} of {shown(plan.config)}", path) for key, path in plan.inputs.items() if key != "--config"]
+    return inputs
 
 
 def is_current(plan: Plan) -> bool:
@@ -68,78 +102,207 @@ def is_current(plan: Plan) -> bool:
         return False
 
 
-def build_one(plan: Plan, overrides: list[str], zoo: Path) -> Outcome:
+def foreign_entry(plan: Plan, zoo: Path) -> str | None:
+    """Why the entry's place holds something that is not a zoo entry (so it must not be replaced), or None."""
+    if os.path.lexists(plan.target.parent) and not plan.target.parent.is_dir():
+        return f"{plan.target.parent.relative_to(zoo)} is a file, not a task folder; nothing replaced"
+    if os.path.lexists(plan.target) and not (plan.target / "manifest.json").is_file():
+        return f"{plan.target.relative_to(zoo)} exists and is not a zoo entry (no manifest.json); nothing replaced"
+    return None
+
+
+class Workers:
+    """The entry worker processes of a build, so an interrupted build kills them instead of waiting for them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self._stopped = False
+
+    def run(self, command: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """`subprocess.run(command, capture stderr, timeout)` whose process `stop` can kill."""
+        with self._lock:
+            if self._stopped:
+                return subprocess.CompletedProcess(command, -signal.SIGKILL, "", "zoo build interrupted")
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            self._running.add(process)
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+            return subprocess.CompletedProcess(command, process.returncode, "", stderr)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+            with self._lock:
+                self._running.discard(process)
+
+    def stop(self) -> None:
+        """Kill every running worker, wait for each, and start no new one."""
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for process in running:
+            process.kill()
+        for process in running:
+            process.wait()
+
+
+def build_one(plan: Plan, overrides: list[str], zoo: Path, workers: Workers) -> Outcome:
     """Run the entry worker in its own process; rename its folder into place on success."""
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"{plan.name}-", dir=zoo / ".building"))
     command = [sys.executable, "-m", "quantflow.zoo.entry", "--config", str(plan.config), "--target", str(work),
                "--key", plan.key, *(arg for o in overrides for arg in ("--set", o))]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=ENTRY_TIMEOUT_S)
+        result = workers.run(command, ENTRY_TIMEOUT_S)
         if result.returncode != 0:
             lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
             errors = [line for line in lines if line.startswith("quantflow: error:")]
             reason = (errors or lines or [f"exit code {result.returncode}"])[-1].removeprefix("quantflow: error: ")
-            return Outcome(plan.config, plan.name, "failed", reason, time.perf_counter() - start)
-        plan.target.parent.mkdir(parents=True, exist_ok=True)
-        replace_folder(work, plan.target)
-        return Outcome(plan.config, plan.name, "built", seconds=time.perf_counter() - start)
+        else:
+            reason = foreign_entry(plan, zoo) or place(work, plan.target)
+        return Outcome(plan.config, plan.name, "failed" if reason else "built", reason or "",
+                       time.perf_counter() - start)
     except subprocess.TimeoutExpired:
         return Outcome(plan.config, plan.name, "failed", f"no result after {ENTRY_TIMEOUT_S} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def place(work: Path, target: Path) -> str | None:
+    """Rename a finished entry into place (after tidying what a killed swap left there); why not, or None."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target)
+        replace_folder(work, target)
+    except OSError as exc:
+        return f"cannot put the entry in place: {exc.strerror or exc}"
+    return None
+
+
 @contextlib.contextmanager
 def build_lock(zoo: Path) -> Iterator[None]:
     """One build per zoo at a time: a second one would clear the first's work and both would rewrite the
-    index. The lock is the OS's (flock), so a killed build does not leave it held."""
-    zoo.mkdir(parents=True, exist_ok=True)
-    with open(zoo / ".lock", "a+") as handle:
+    index. The lock is the OS's (flock), so a killed build does not leave it held; the file is removed when the
+    build ends (before the lock is let go, and a build that locked a file since removed tries again)."""
+    path = zoo / ".lock"
+    while True:
+        try:
+            handle = open(path, "a+")
+        except OSError as exc:
+            raise UserInputError(f"--zoo {shown(zoo)}: cannot be written: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise UserInputError(f"--zoo {zoo}: another zoo build is running on it ({handle.read().strip()}); "
+            holder = handle.read().strip()
+            handle.close()
+            raise UserInputError(f"--zoo {shown(zoo)}: another zoo build is running on it ({shown(holder)}); "
                                  f"wait for it to finish") from None
+        if _same_file(handle, path):
+            break
+        handle.close()
+    try:
         handle.truncate(0)
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Whether `path` still names the file `handle` has open (an ending build removes it after locking)."""
+    try:
+        here, there = os.fstat(handle.fileno()), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def make_zoo_folder(zoo: Path) -> list[Path]:
+    """Create the zoo folder; return the folders this created (deepest first), so a build that made nothing can
+    take them away again."""
+    created = list(itertools.takewhile(lambda p: not os.path.lexists(p), (zoo, *zoo.parents)))
+    try:
+        zoo.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"--zoo {shown(zoo)}: cannot be created: {exc.strerror or exc}") from None
+    return created
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove folders this build created, deepest first, as long as they are empty (never anyone else's)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False, overrides: list[str] = (),
               report=print) -> list[Outcome]:
-    """Plan every config, skip current entries, build the rest `jobs` at a time, then rewrite the index."""
-    with build_lock(zoo):
-        return _build(configs, zoo, jobs, force, list(overrides), report)
-
-
-def _build(configs: list[Path], zoo: Path, jobs: int, force: bool, overrides: list[str], report) -> list[Outcome]:
-    shutil.rmtree(zoo / ".building", ignore_errors=True)  # leftovers of a killed build (no build holds the lock)
-    (zoo / ".building").mkdir(parents=True)
-    outcomes, plans, seen = [], [], {}
-    for config in configs:
-        try:
-            plan = plan_entry(config, overrides, zoo)
-        except QuantflowError as exc:
-            outcomes.append(Outcome(config, config.stem, "failed", str(exc)))
-            continue
-        if plan.target in seen:
-            outcomes.append(Outcome(config, plan.name, "failed", f"same entry {plan.target.relative_to(zoo)} as "
-                                                                 f"{seen[plan.target]}"))
-            continue
-        seen[plan.target] = config
-        if is_current(plan) and not force:
-            outcomes.append(Outcome(config, plan.name, "skipped", "unchanged"))
-        else:
-            plans.append(plan)
-    for outcome in outcomes:
-        report(outcome)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for outcome in pool.map(lambda p: build_one(p, overrides, zoo), plans):
-            report(outcome)
-            outcomes.append(outcome)
-    shutil.rmtree(zoo / ".building", ignore_errors=True)
-    write_index(zoo)
+    """Check `--set`, plan every config and check the zoo folder against them before touching it; then skip
+    current entries, build the rest `jobs` at a time and rewrite the index. A zoo folder this build created is
+    removed again when no entry was built."""
+    overrides = list(overrides)
+    check_overrides(overrides)
+    zoo = zoo.resolve()
+    plans, outcomes = plan_entries(configs, overrides, zoo)
+    check_zoo_output(zoo, zoo_inputs(configs, plans))
+    created = make_zoo_folder(zoo)
+    try:
+        with build_lock(zoo):
+            _build(plans, zoo, jobs, force, overrides, report, outcomes, zoo_existed=not created)
+    finally:
+        if created and not any(o.status == "built" for o in outcomes):
+            remove_empty(created)
     return outcomes
+
+
+def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list[str], report,
+           outcomes: list[Outcome], zoo_existed: bool) -> None:
+    """Under the zoo lock: sort plans into skipped, failed and to build, build them in `.building/`, and write
+    the index when the zoo existed before or an entry was built."""
+    building = zoo / ".building"
+    shutil.rmtree(building, ignore_errors=True)  # leftovers of a killed build (no build holds the lock)
+    building.mkdir()
+    try:
+        todo = _sort(plans, zoo, force, outcomes)
+        for outcome in outcomes:
+            report(outcome)
+        workers = Workers()
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            for outcome in pool.map(lambda p: build_one(p, overrides, zoo, workers), todo):
+                report(outcome)
+                outcomes.append(outcome)
+        except BaseException:
+            workers.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    if zoo_existed or any(o.status == "built" for o in outcomes):
+        write_index(zoo)
+
+
+def _sort(plans: list[Plan], zoo: Path, force: bool, outcomes: list[Outcome]) -> list[Plan]:
+    """The plans to build; the others (duplicate entries, foreign folders in the way, current entries) become
+    outcomes."""
+    todo, seen = [], {}
+    for plan in plans:
+        problem = foreign_entry(plan, zoo)
+        if plan.target in seen:
+            problem = f"same entry {plan.target.relative_to(zoo)} as {seen[plan.target]}"
+        if problem:
+            outcomes.append(Outcome(plan.config, plan.name, "failed", problem))
+            continue
+        seen[plan.target] = plan.config
+        if is_current(plan) and not force:
+            outcomes.append(Outcome(plan.config, plan.name, "skipped", "unchanged"))
+        else:
+            todo.append(plan)
+    return todo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from quantflow.output_safety import ZOO_SCHEMA
 from quantflow.provenance import versions_text
 from quantflow.report import fmt_value, markdown_table
 from quantflow.rundir import write_json_atomic, write_text_atomic
@@ -85,12 +86,13 @@ def model_card(manifest: dict) -> str:
 
 
 def write_index(zoo: Path) -> list[dict]:
-    """index.json and index.md over every finished entry (those with a manifest.json)."""
+    """index.json (`{"schema": ..., "rows": [...]}`; the schema marks the folder as a zoo quantflow built) and
+    index.md over every finished entry (those with a manifest.json)."""
     rows = []
     for path in sorted(zoo.glob("*/*/manifest.json")):
         manifest = json.loads(path.read_text())
         rows += [{**row, "path": str(path.parent.relative_to(zoo))} for row in precision_rows(manifest)]
-    write_json_atomic(zoo / "index.json", rows)
+    write_json_atomic(zoo / "index.json", {"schema": ZOO_SCHEMA, "rows": rows})
     table = [["task", "model", "precision", "metric", "value", "Δ", "size MB", "latency ms", "FPS"]] + [
         [row["task"], f"[{row['model']}]({row['path']}/README.md)", row["precision"], row["metric"],
          fmt_value(row["value"]), fmt_value(row["delta"], signed=True), f"{row['bytes'] / 1e6:.2f}", *_speed(row)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quantflow.config import Config
-from quantflow.errors import QuantflowError, UserInputError
+from pydantic import ValidationError
+
+from quantflow.config import Config, format_validation_error
+from quantflow.errors import QuantflowError, UserInputError, shown
 from quantflow.provenance import file_sha256
 from quantflow.workflow import Run
 from quantflow.zoo.entry import evaluate_irs
@@ -34,10 +36,11 @@ def score_problems(entry: Path, manifest: dict) -> list[str]:
                          "inputs": {}, "outputs": []}
     settings["output"] = str(entry / ".verify")
     try:
-        config = Config.model_validate(settings, context={"base_dir": entry})
-        run = Run(config)
-    except (QuantflowError, ValueError) as exc:
-        return [f"{entry.name}: cannot rebuild its evaluation ({str(exc).splitlines()[0]})"]
+        run = Run(Config.model_validate(settings, context={"base_dir": entry}))
+    except ValidationError as exc:
+        return [f"{entry.name}: cannot rebuild its evaluation ({format_validation_error(exc)})"]
+    except QuantflowError as exc:
+        return [f"{entry.name}: cannot rebuild its evaluation ({exc})"]
     ids, tolerance = manifest["verify"]["ids"], manifest["verify"]["tolerance"]
     irs = {precision: entry / info["path"] for precision, info in manifest["precisions"].items()}
     measured = evaluate_irs(run, irs, ids, speed=False)
@@ -48,6 +51,26 @@ def score_problems(entry: Path, manifest: dict) -> list[str]:
             if abs(measured[precision]["value"] - info["quick_check"]) > tolerance]
 
 
+MANIFEST_KEYS = {"files": dict, "verify": dict, "precisions": dict, "config": dict, "metric": dict}
+
+
+def read_manifest(path: Path, zoo: Path) -> dict:
+    """A manifest.json as a dict with the sections verify reads; anything else is the user's to fix (exit 2)."""
+    where = f"zoo: {shown(path.relative_to(zoo))}"
+    if not path.is_file():
+        raise UserInputError(f"{where}: expected a file, got a folder")
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserInputError(f"{where}: not a JSON file ({shown(exc)})") from None
+    if not isinstance(manifest, dict):
+        raise UserInputError(f"{where}: expected a JSON object")
+    wrong = [key for key, kind in MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
+    if wrong:
+        raise UserInputError(f"{where}: lacks {', '.join(wrong)} (not a manifest written by quantflow zoo build)")
+    return manifest
+
+
 def verify_zoo(zoo: Path, report=print) -> list[str]:
     """All problems found; an entry whose files do not match is not evaluated (its models cannot be trusted)."""
     manifests = sorted(zoo.glob("*/*/manifest.json"))
@@ -55,7 +78,7 @@ def verify_zoo(zoo: Path, report=print) -> list[str]:
         raise UserInputError(f"zoo: no entries (*/*/manifest.json) in {zoo}")
     problems = []
     for path in manifests:
-        entry, manifest = path.parent, json.loads(path.read_text())
+        entry, manifest = path.parent, read_manifest(path, zoo)
         found = file_problems(entry, manifest)
         found = found or score_problems(entry, manifest)
         report(f"{'ok' if not found else 'FAILED'} {entry.relative_to(zoo)}")
