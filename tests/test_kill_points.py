@@ -178,3 +178,25 @@ def test_cache_that_cannot_be_written_is_a_warning(tmp_path: Path, caplog) -> No
     assert cache.load(KEY) is None
     assert "could not store predictions" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                       (signal.SIGTERM, 143, "terminated")])
+def test_signalled_run_cleans_up_itself(tmp_path: Path, signum: int, code: int, word: str) -> None:
+    """SIGINT and SIGTERM while the run folder is being built: one line, the signal's exit code, and the process
+    itself removes its partial folder (no rerun needed), leaving only what was there before."""
+    config = sample_config(tmp_path)
+    output = tmp_path / "runs" / "ssd-shapes"
+    process = subprocess.Popen([sys.executable, "-m", "quantflow", "quantize", "--config", str(config), *QUICK],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (output.parent.is_dir() and hidden_siblings(output)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hidden_siblings(output), "the run never started building its folder"
+    time.sleep(0.5)
+    process.send_signal(signum)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == code, stderr[-2000:]
+    assert f"quantflow: {word}" in stderr and "Traceback" not in stderr
+    assert not output.parent.exists() or (not output.exists() and not hidden_siblings(output))
