@@ -99,3 +99,30 @@ def html_parts(path: Path) -> tuple[Counter, list[str]]:
 
     Collector().feed(path.read_text())
     return tags, links
+
+
+PINS = ROOT / "tests" / "data" / "pinned_metrics.json"
+FLOAT_ROWS = ("FP32", "FP32 embedded")
+
+
+def assert_pinned(report: dict, config: str) -> None:
+    """Every metric (and per-class / per-keypoint figure) of a shipped config's run equals the figures pinned in
+    tests/data/pinned_metrics.json. Float rows are compared on any machine; INT8 rows, the FakeQuantize count and
+    the INT8 weights' sha256 only where the CPU's ISA flags and the OpenVINO/NNCF versions are the ones the pins
+    were recorded with (INT8 kernels differ with VNNI, and NNCF releases change results)."""
+    pins = json.loads(PINS.read_text())
+    pinned = pins["configs"][config]
+    recorded = pins["recorded_with"]
+    same_machine = (sorted(k for k, v in report["cpu"]["isa"].items() if v) == recorded["isa"]
+                    and all(report["versions"][k] == recorded[k] for k in ("openvino", "nncf")))
+    rows = [name for name in pinned["results"] if same_machine or name in FLOAT_ROWS]
+    assert set(report["results"]) == set(pinned["results"])
+    for name in rows:
+        got = report["results"][name]
+        for part in ("metrics", "breakdown"):
+            assert got.get(part) == pinned["results"][name][part], f"{config} {name} {part} moved: {got.get(part)}"
+    for precision in ("FP32", "INT8") if same_machine else ("FP32",):
+        artifact = report["artifacts"][precision]
+        assert {"bytes": artifact["bytes"], "sha256": artifact["sha256"]} == pinned["artifacts"][precision]
+    if same_machine:
+        assert report["quantization"]["fake_quantize_nodes"] == pinned["fake_quantize_nodes"]

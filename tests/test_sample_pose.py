@@ -8,7 +8,7 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from tests.conftest import ROOT, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 CONFIG = ROOT / "configs" / "pose.yml"
 pytestmark = pytest.mark.slow
@@ -34,6 +34,10 @@ def test_pose_sample_meets_the_accuracy_bar(pose_run) -> None:
     assert list(errors)[:3] == ["nose", "left_eye", "right_eye"] and all(0 < e < 10 for e in errors.values())
     assert report["quantization"]["fake_quantize_nodes"] > 10
     assert report["calibration"]["overlap_with_evaluation"] == 0
+
+
+def test_figures_are_the_pinned_ones(pose_run) -> None:
+    assert_pinned(pose_run[1], "pose")
 
 
 def test_embedded_processing_agrees_with_external(pose_run) -> None:

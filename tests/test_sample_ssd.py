@@ -8,7 +8,7 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from tests.conftest import ROOT, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 CONFIG = ROOT / "configs" / "ssd.yml"
 pytestmark = pytest.mark.slow
@@ -30,6 +30,10 @@ def test_main_job_meets_the_accuracy_bar(default_run) -> None:
     assert report["delta"]["AP"] == pytest.approx(int8["AP"] - fp32["AP"])
     assert report["calibration"]["overlap_with_evaluation"] == 0
     assert len(report["calibration"]["ids"]) == 300
+
+
+def test_figures_are_the_pinned_ones(default_run) -> None:
+    assert_pinned(default_run[1], "ssd")
 
 
 def test_int8_ir_is_really_quantized(default_run) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from quantflow.adapters.disparity_io import read_pfm
-from tests.conftest import ROOT, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 pytestmark = pytest.mark.slow
 FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
@@ -41,6 +41,10 @@ def test_stereo_sample_reports_epe_d1_and_bad_n(stereo_run) -> None:
     assert report["metric"]["main"] == "EPE" and report["delta"]["EPE"] == pytest.approx(int8["EPE"] - fp32["EPE"])
     assert report["quantization"]["fake_quantize_nodes"] > 5
     assert report["calibration"]["overlap_with_evaluation"] == 0
+
+
+def test_figures_are_the_pinned_ones(stereo_run) -> None:
+    assert_pinned(stereo_run[1], "stereo")
 
 
 def test_accuracy_aware_search_on_epe_reports_epe(tmp_path: Path) -> None:
@@ -80,6 +84,7 @@ def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None
     np.testing.assert_array_equal(np.isfinite(truth), np.isfinite(expected))
     np.testing.assert_array_equal(truth[np.isfinite(truth)], expected[np.isfinite(expected)])
     report = quantize("stereo_motorcycle.yml", tmp_path / "moto")
+    assert_pinned(report, "stereo_motorcycle")
     fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
     assert 0 < fp32["EPE"] < 10 and 0 < int8["EPE"] < 10
     image = cv2.imread(str(tmp_path / "moto" / report["disparity_maps"][0]["images"]["int8_error"]))
