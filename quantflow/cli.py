@@ -1,5 +1,5 @@
-"""Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]`, `quantflow zoo` and
-`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml`.
+"""Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]`, `quantflow zoo`,
+`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml` and `quantflow list [KIND]`.
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
 Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed.
@@ -17,6 +17,7 @@ from pathlib import Path
 from quantflow import __version__
 from quantflow.errors import shown
 from quantflow.errors import QuantflowError, Terminated
+from quantflow.listing import KINDS, as_markdown, as_text, load_plugins_of
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     pot.add_argument("--ac", type=Path, help="Accuracy Checker config (default: the POT engine's config)")
     pot.add_argument("--data-root", type=Path, help="folder that AC's data_source and annotation_file are relative to")
     pot.add_argument("-o", "--output", type=Path, required=True, help="quantflow YAML config to write")
+    lister = commands.add_parser("list", help="every provider a config can name, with its keys", description="every "
+                                 "dataset adapter, preprocessing step, decoder, metric and quantization algorithm a "
+                                 "config can name, with its keys' types, defaults and descriptions")
+    lister.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)} "
+                        "(default: all)")
+    lister.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: tables, as in "
+                        "the README's config reference")
+    lister.add_argument("--config", type=Path, help="import this config's plugins first, so theirs are listed too")
     return parser
 
 
@@ -147,6 +156,15 @@ def _import_pot(args) -> int:
     return 0
 
 
+def _list(args) -> int:
+    """The listing is the command's result, so it goes to stdout (`quantflow list --format markdown > ref.md`)."""
+    if args.config:
+        load_plugins_of(args.config)
+    kinds = [args.kind] if args.kind else list(KINDS)
+    sys.stdout.write(as_markdown(kinds) if args.format == "markdown" else as_text(kinds))
+    return 0
+
+
 def one_line(message: object) -> str:
     """A message as one printable line: line breaks joined with '; ', other control characters escaped."""
     return shown("; ".join(line.strip() for line in str(message).splitlines() if line.strip()))
@@ -170,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo,
-                "import-pot": _import_pot}[args.command](args)
+                "import-pot": _import_pot, "list": _list}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code

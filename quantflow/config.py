@@ -23,6 +23,7 @@ from quantflow.cache import default_cache_dir
 from quantflow.decoders import DECODERS
 from quantflow.errors import UserInputError, shown
 from quantflow.metrics import METRICS
+from quantflow.plugins import load_config_plugins, loaded_plugins
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
 from quantflow.registry import Registry
@@ -141,6 +142,10 @@ class QuantizationConfig(StrictModel):
 
 
 class Config(StrictModel):
+    plugins: list[str] = Field(
+        default_factory=list, description="Modules (mypkg.decoders) or .py files (relative to the config file) "
+        "imported before the rest is validated; they register providers the config can then name."
+    )
     model: ModelConfig
     dataset: provider_field(ADAPTERS)
     preprocessing: Annotated[PreprocessingConfig, BeforeValidator(_steps_only)]
@@ -163,6 +168,7 @@ class Config(StrictModel):
         found = dict(read_paths(self))
         if self.model.source.suffix == ".xml":
             found["model.source (weights)"] = self.model.source.with_suffix(".bin")
+        found.update({f"plugins ({p['module']})": Path(p["file"]) for p in loaded_plugins() if p["file"]})
         return {"--config": self._file, **found} if self._file else found
 
     def digest(self) -> str:
@@ -259,13 +265,15 @@ def read_config_text(path: Path) -> str:
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file; relative paths resolve against the file's folder."""
+    """Read, override and validate a config file, importing its plugins first; relative paths resolve against the
+    file's folder."""
     path = Path(path)
     raw = parse_yaml(read_config_text(path), shown(path))
     if not isinstance(raw, dict):
         raise UserInputError(f"{shown(path)}: expected a YAML mapping at the top level")
     for assignment in overrides:
         apply_override(raw, assignment)
+    load_config_plugins(raw.get("plugins"), path.parent.resolve())
     try:
         config = Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:

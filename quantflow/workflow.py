@@ -24,6 +24,7 @@ from quantflow.evaluate import Predictions, predict, result_entry, scored_pass
 from quantflow.graph import count_ops
 from quantflow.metrics import METRICS, Metric, MetricResult, MetricSession
 from quantflow.output_safety import RUN_SCHEMA, check_run_output
+from quantflow.plugins import loaded_plugins
 from quantflow.preprocessing import Pipeline
 from quantflow.progress import progress_bar
 from quantflow.provenance import cpu_info, versions
@@ -171,6 +172,7 @@ class Run:
             "ids": self.stages.evaluation_ids,
             "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing.steps],
             "decoder": c.decoder.model_dump(mode="json"), "device": c.evaluation.device,
+            "plugins": [p["sha256"] for p in loaded_plugins()],
             "versions": [__version__, versions()["openvino"]],
         })
         cache = PredictionCache(c.evaluation.cache_dir) if c.evaluation.cache_dir else None
@@ -314,6 +316,7 @@ def run_quantize(config: Config) -> dict:
             "config_hash": config.digest(),
             "config": config.model_dump(mode="json"),
             "versions": versions(),
+            "plugins": loaded_plugins(),
             "cpu": cpu,
             "dataset": {"type": config.dataset.type, "fingerprint": s.dataset.fingerprint(),
                         "images_evaluated": len({s.dataset.file_of(i) for i in s.evaluation_ids}),

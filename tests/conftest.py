@@ -86,6 +86,17 @@ def tiny_onnx(tmp_path_factory) -> Path:
     return path
 
 
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Bad input as promised: exit code 2, no traceback, exactly one `quantflow:` line, an error naming every
+    fragment (the key or file, and what was expected)."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("quantflow:")]
+    assert len(lines) == 1 and lines[0].startswith("quantflow: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def html_parts(path: Path) -> tuple[Counter, list[str]]:
     """Tag counts and every src/href of an HTML file, parsed with the standard library's parser."""
     from html.parser import HTMLParser

@@ -1,6 +1,5 @@
-"""Dataset adapters; importing this package registers the built-ins."""
+"""Dataset adapters; the registry imports every module here, so a new provider is one new file."""
 
-from quantflow.adapters import coco_detection, coco_keypoints, image_folder, stereo_pairs  # noqa: F401
 from quantflow.adapters.base import ADAPTERS, DatasetAdapter, read_image
 
 __all__ = ["ADAPTERS", "DatasetAdapter", "read_image"]

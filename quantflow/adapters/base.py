@@ -12,7 +12,7 @@ from quantflow.decoders.base import Detections
 from quantflow.preprocessing.geometry import Geometry
 from quantflow.registry import Registry
 
-ADAPTERS: Registry = Registry("dataset type")
+ADAPTERS: Registry = Registry("dataset type", package="quantflow.adapters")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 

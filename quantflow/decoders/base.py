@@ -9,7 +9,7 @@ import numpy as np
 from quantflow.errors import UserInputError
 from quantflow.registry import Registry
 
-DECODERS: Registry = Registry("decoder")
+DECODERS: Registry = Registry("decoder", package="quantflow.decoders")
 
 
 @dataclass(frozen=True)

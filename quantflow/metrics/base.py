@@ -8,7 +8,7 @@ import numpy as np
 
 from quantflow.registry import Registry
 
-METRICS: Registry = Registry("metric")
+METRICS: Registry = Registry("metric", package="quantflow.metrics")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantflow.errors import UserInputError
-from quantflow.preprocessing import steps as _builtin_steps  # noqa: F401  (registers the built-ins)
 from quantflow.preprocessing.base import STEPS, Prepared, Step
 from quantflow.preprocessing.geometry import Geometry
 

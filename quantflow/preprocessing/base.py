@@ -9,7 +9,7 @@ import numpy as np
 from quantflow.preprocessing.geometry import Geometry
 from quantflow.registry import Registry
 
-STEPS: Registry = Registry("preprocessing step")
+STEPS: Registry = Registry("preprocessing step", package="quantflow.preprocessing")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from quantflow.registry import Registry
 
-QUANTIZERS: Registry = Registry("quantization algorithm")
+QUANTIZERS: Registry = Registry("quantization algorithm", package="quantflow.quantizers")
 
 
 @dataclass(frozen=True)

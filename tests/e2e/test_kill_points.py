@@ -1,5 +1,5 @@
 """A run SIGKILLed at any point leaves nothing that looks finished and no earlier run damaged; the next run
-cleans up what the killed one left (and only that) and finishes. The kills are real: `tests/kill_at.py` runs the
+cleans up what the killed one left (and only that) and finishes. The kills are real: `tests/e2e/kill_at.py` runs the
 CLI and SIGKILLs its own process at one point."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def hidden_siblings(output: Path) -> list[str]:
 
 
 def kill_at(point: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tests" / "kill_at.py"), point, "--", "quantize", "--config",
+    return subprocess.run([sys.executable, str(ROOT / "tests" / "e2e" / "kill_at.py"), point, "--", "quantize", "--config",
                            str(config), *QUICK], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -200,3 +200,20 @@ def test_signalled_run_cleans_up_itself(tmp_path: Path, signum: int, code: int, 
     assert process.returncode == code, stderr[-2000:]
     assert f"quantflow: {word}" in stderr and "Traceback" not in stderr
     assert not output.parent.exists() or (not output.exists() and not hidden_siblings(output))
+
+
+@pytest.mark.slow
+def test_earlier_run_folder_is_replaced_and_the_log_says_so(tmp_path: Path) -> None:
+    """A run folder of an earlier quantflow version (report.json with config_hash and versions.quantflow, no
+    schema) is recognised, replaced, and the new one carries the run schema."""
+    config = sample_config(tmp_path)
+    earlier = tmp_path / "runs" / "ssd-shapes"
+    earlier.mkdir(parents=True)
+    (earlier / "report.json").write_text(json.dumps({"config_hash": "0" * 64, "versions": {"quantflow": "0.0.9"}}))
+    (earlier / "stale.md").write_text("from the earlier run\n")
+    result = run_cli("quantize", "--config", str(config), *QUICK)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"replacingtheearlierrunfolder{earlier}" in "".join(result.stderr.split())
+    assert not (earlier / "stale.md").exists()
+    assert json.loads((earlier / "report.json").read_text())["schema"] == "quantflow.run/1"
+    assert sorted(p.name for p in earlier.parent.iterdir()) == ["ssd-shapes"]

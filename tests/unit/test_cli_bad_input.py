@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, assert_user_error, run_cli
 
 
 @pytest.fixture()
@@ -22,15 +22,6 @@ def person_config(tmp_path: Path, person_images: Path, person_coco: Path) -> Pat
     path = tmp_path / "person.yml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def assert_user_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.startswith("quantflow: error:")]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_valid_config_checks(person_config: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, assert_user_error, run_cli
 
 SHAPES = ROOT / "datasets" / "shapes"
 VAL_IMAGES = 6
@@ -487,15 +487,6 @@ def files_under(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def assert_refused(result, fragments: tuple[str, ...]) -> None:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.startswith("quantflow:")]
-    assert len(lines) == 1 and lines[0].startswith("quantflow: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def test_the_sample_itself_passes(sample: Sample) -> None:
     """The corpus means something only if the unbroken sample checks cleanly."""
     result = run_cli("check", "--config", str(sample.write()))
@@ -510,7 +501,7 @@ def test_refused(sample: Sample, case: str) -> None:
     before = files_under(sample.root)
     for command in ("check", *commands):
         result = run_cli(command, "--config", str(config), *sample.extra_args)
-        assert_refused(result, fragments)
+        assert_user_error(result, *fragments)
         assert files_under(sample.root) == before, f"{command} changed the user's files"
         assert not (sample.root / "runs").exists(), f"{command} left {list((sample.root / 'runs').iterdir())}"
 
@@ -638,7 +629,7 @@ def test_other_tasks_and_commands_refuse(tmp_path: Path, case: str) -> None:
     args = make(tmp_path)
     before = files_under(tmp_path)
     result = run_cli(*args)
-    assert_refused(result, fragments)
+    assert_user_error(result, *fragments)
     assert files_under(tmp_path) == before
     assert not any(p.name.startswith(".") or p.name in ("out.yml", "runs") for p in tmp_path.rglob("*"))
 

@@ -1,4 +1,4 @@
-"""`--help`, `check` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF."""
+"""`--help`, `check`, `list` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def test_help_and_version() -> None:
 
 def test_check_imports_neither_tensorflow_nor_nncf() -> None:
     out = _probe("check", "--config", str(ROOT / "configs" / "ssd.yml"))
+    assert "HEAVY [] CODE 0" in out, out
+
+
+def test_list_imports_neither_tensorflow_nor_nncf() -> None:
+    out = _probe("list")
     assert "HEAVY [] CODE 0" in out, out
 
 

@@ -22,8 +22,7 @@ from quantflow.errors import UserInputError
 from quantflow.importers import Where
 from quantflow.importers.accuracy_checker import dataset_section, metric_section
 from quantflow.importers.pot import import_pot, import_pot_files, read_config_file
-from tests.conftest import ROOT, run_cli
-from tests.test_cli_bad_input import assert_user_error
+from tests.conftest import ROOT, assert_user_error, run_cli
 
 DATA = ROOT / "tests" / "data" / "pot"
 AC = DATA / "ssd_mobilenet_v2_coco.yml"

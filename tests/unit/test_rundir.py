@@ -77,12 +77,12 @@ def test_leftovers_of_a_killed_run_go_foreign_and_live_ones_stay(tmp_path: Path)
 
 
 def test_a_run_killed_between_the_two_renames_is_put_back(tmp_path: Path) -> None:
-    """Killed after the earlier run was moved aside (tests/kill_at.py's `swap` point): the next run puts it back
+    """Killed after the earlier run was moved aside (tests/e2e/kill_at.py's `swap` point): the next run puts it back
     before it does anything."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "report.json").write_text("previous")
-    code = (f"from pathlib import Path\nfrom quantflow.rundir import RunFolder\nfrom tests.kill_at import POINTS\n"
+    code = (f"from pathlib import Path\nfrom quantflow.rundir import RunFolder\nfrom tests.e2e.kill_at import POINTS\n"
             f"POINTS['swap']()\n"
             f"with RunFolder(Path({str(out)!r})) as run:\n    (run.path / 'report.json').write_text('new')\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == -9

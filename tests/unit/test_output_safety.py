@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
-from tests.test_cli_bad_input import assert_user_error
+from tests.conftest import ROOT, assert_user_error, run_cli
 
 QUICK = ["evaluation.max_images=20", "calibration.subset_size=20", "evaluation.speed.enabled=false"]
 POT = ROOT / "tests" / "data" / "pot"
@@ -94,22 +93,6 @@ def test_output_that_cannot_be_created_is_refused(project: Path) -> None:
     result = run_cli(*quantize("output=/proc/quantflow/run"), cwd=project)
     assert_user_error(result, "output /proc/quantflow/run: cannot be created")
     assert tree(project.parent) == before
-
-
-@pytest.mark.slow
-def test_earlier_run_folder_is_replaced_and_the_log_says_so(project: Path) -> None:
-    """A run folder of an earlier quantflow version (report.json with config_hash and versions.quantflow, no
-    schema) is recognised, replaced, and the new one carries the run schema."""
-    earlier = project / "runs" / "ssd-shapes"
-    earlier.mkdir(parents=True)
-    (earlier / "report.json").write_text(json.dumps({"config_hash": "0" * 64, "versions": {"quantflow": "0.0.9"}}))
-    (earlier / "stale.md").write_text("from the earlier run\n")
-    result = run_cli(*quantize(*QUICK), cwd=project)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"replacingtheearlierrunfolder{earlier}" in "".join(result.stderr.split())
-    assert not (earlier / "stale.md").exists()
-    assert json.loads((earlier / "report.json").read_text())["schema"] == "quantflow.run/1"
-    assert sorted(p.name for p in earlier.parent.iterdir()) == ["ssd-shapes"]
 
 
 def test_import_pot_onto_its_own_pot_file_is_refused(project: Path) -> None:

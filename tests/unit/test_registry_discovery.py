@@ -1,0 +1,106 @@
+"""Registries import their package's modules themselves, lazily: a built-in provider is one new file."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from quantflow.registry import Registry
+from tests.conftest import ROOT
+
+PACKAGES = ("adapters", "decoders", "metrics", "preprocessing", "quantizers")
+PROBE_DECODER = '''
+from quantflow.config_base import ProviderConfig
+from quantflow.decoders import DECODERS, Decoder, Detections
+
+
+@DECODERS.register("probe_decoder")
+class ProbeDecoder(Decoder):
+    """Finds nothing: present only to show that a new module is found."""
+
+    class Config(ProviderConfig):
+        pass
+
+    def bind(self, outputs) -> None:
+        pass
+
+    def decode(self, outputs) -> Detections:
+        return Detections.empty()
+'''
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def new_decoder_module() -> Iterator[str]:
+    """A decoder module written into the real `quantflow/decoders/` and removed afterwards, even on failure."""
+    path = ROOT / "quantflow" / "decoders" / "zz_probe_decoder.py"
+    path.write_text(PROBE_DECODER)
+    try:
+        yield "quantflow.decoders.zz_probe_decoder"
+    finally:
+        path.unlink()
+        for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+            cached.unlink()
+
+
+def test_a_new_module_in_the_package_is_registered(new_decoder_module: str) -> None:
+    done = _python("from quantflow.decoders import DECODERS\n"
+                   "provider = DECODERS.get('probe_decoder', 'test')\n"
+                   "print(provider.__module__, 'ssd_raw' in DECODERS)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [new_decoder_module, "True"]
+    assert "registered twice" not in done.stderr
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_init_names_no_provider_module(package: str) -> None:
+    folder = ROOT / "quantflow" / package
+    providers = {p.stem for p in folder.glob("*.py") if ".register(" in p.read_text()}
+    imported = set()
+    for node in ast.walk(ast.parse((folder / "__init__.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.rpartition(".")[2])
+            imported.update(alias.name for alias in node.names)
+    assert providers and not providers & imported
+
+
+def test_importing_a_registry_imports_no_provider_until_a_lookup() -> None:
+    done = _python("import sys\n"
+                   "import quantflow.config\n"
+                   "from quantflow.decoders import DECODERS\n"
+                   "before = 'quantflow.decoders.ssd_raw' in sys.modules\n"
+                   "DECODERS.names()\n"
+                   "print(before, 'quantflow.decoders.ssd_raw' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+def test_a_module_that_fails_to_import_is_named(tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "widgets_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("")
+    (package / "broken.py").write_text("import math\nmath.nope\n")
+    (package / "_private.py").write_text("raise RuntimeError('private modules are not imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match=r"^cannot import built-in module widgets_pkg\.broken: AttributeError: "):
+        Registry("widget", package="widgets_pkg").names()
+
+
+def test_twice_registered_name_warns_naming_both_modules(caplog) -> None:
+    registry: Registry = Registry("widget")
+    first, second = type("A", (), {"__module__": "pkg.one"}), type("B", (), {"__module__": "pkg.two"})
+    registry.register("a")(first)
+    with caplog.at_level(logging.WARNING):
+        registry.register("a")(second)
+    assert registry.get("a", "w") is second and list(registry) == ["a"]
+    assert "widget 'a' registered twice, by pkg.one and by pkg.two; the later one wins" in caplog.text
