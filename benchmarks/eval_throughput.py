@@ -16,11 +16,11 @@ from pathlib import Path
 
 from common import ROOT, benchmark_app_fps, parser, spread
 
+from quantflow.backends.openvino.runner import OpenVINORunner, feed
+from quantflow.backends.openvino.sources import save_ir
 from quantflow.config import load_config
-from quantflow.evaluate import predict
-from quantflow.runner import OpenVINORunner, feed
-from quantflow.sources import save_ir
-from quantflow.workflow import Run, prepare_model
+from quantflow.pipeline.evaluate import predict
+from quantflow.pipeline.workflow import Run, prepare_model
 
 TARGET = 0.85
 SSDLITE_CONFIG = ROOT / "configs" / "coco" / "ssdlite_mobilenet_v2_person.yml"

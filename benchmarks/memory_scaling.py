@@ -56,7 +56,7 @@ def median(runs: list[dict], key: str) -> float:
 
 def child(config: Path, overrides: list[str]) -> None:
     """One evaluation as `quantflow quantize` does it; prints RSS before it and the process's peak after."""
-    from quantflow.workflow import Run, prepare_model
+    from quantflow.pipeline.workflow import Run, prepare_model
 
     settings = load_config(config, overrides)
     run = Run(settings)

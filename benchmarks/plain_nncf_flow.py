@@ -21,8 +21,8 @@ import openvino as ov
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from quantflow.decoders.nms import class_aware_nms
-from quantflow.decoders.ssd_raw import decode_boxes
+from quantflow.tasks.detection.nms import class_aware_nms
+from quantflow.tasks.detection.ssd_raw import decode_boxes
 
 SHAPES = Path(__file__).resolve().parents[1] / "datasets" / "shapes"
 SIZE = 160

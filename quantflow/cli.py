@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from quantflow import __version__
-from quantflow.errors import shown
-from quantflow.errors import QuantflowError, Terminated
+from quantflow.core.errors import QuantflowError, Terminated, shown
 from quantflow.listing import KINDS, as_markdown, as_text, load_plugins_of
 
 
@@ -67,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
-    from quantflow.progress import console
+    from quantflow.core.progress import console
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)])
@@ -77,9 +76,13 @@ def _setup_logging(verbose: bool) -> None:
 
 def _check(args) -> int:
     from quantflow.config import load_config
-    from quantflow.progress import console
-    from quantflow.output_safety import check_run_output
-    from quantflow.workflow import build_stages, check_every_sample, prepare_model
+    from quantflow.core.output_safety import check_run_output
+    from quantflow.core.progress import console
+    from quantflow.pipeline.workflow import (
+        build_stages,
+        check_every_sample,
+        prepare_model,
+    )
 
     config = load_config(args.config, args.overrides)
     check_run_output(config)
@@ -95,9 +98,9 @@ def _check(args) -> int:
 
 def _quantize(args) -> int:
     from quantflow.config import load_config
-    from quantflow.progress import console
-    from quantflow.report import terminal_table
-    from quantflow.workflow import run_quantize
+    from quantflow.core.progress import console
+    from quantflow.pipeline.workflow import run_quantize
+    from quantflow.report.markdown import terminal_table
 
     config = load_config(args.config, args.overrides)
     report = run_quantize(config)
@@ -107,17 +110,17 @@ def _quantize(args) -> int:
 
 
 def _benchmark(args) -> int:
-    from quantflow.benchmark import run_benchmark, speed_table
     from quantflow.config import load_config
-    from quantflow.progress import console
+    from quantflow.core.progress import console
+    from quantflow.pipeline.benchmark import run_benchmark, speed_table
 
     console.print(speed_table(run_benchmark(load_config(args.config, args.overrides))))
     return 0
 
 
 def _zoo(args) -> int:
-    from quantflow.errors import IncompleteError
-    from quantflow.progress import console
+    from quantflow.core.errors import IncompleteError
+    from quantflow.core.progress import console
 
     if args.zoo_command == "verify":
         from quantflow.zoo.verify import verify_zoo
@@ -147,8 +150,8 @@ def _zoo(args) -> int:
 
 
 def _import_pot(args) -> int:
+    from quantflow.core.progress import console
     from quantflow.importers.pot import import_pot_files
-    from quantflow.progress import console
 
     notes = import_pot_files(args.pot, args.output, args.ac, args.data_root)
     console.print(f"wrote {args.output}; {len(notes)} item(s) not carried over as is are listed at its top; "

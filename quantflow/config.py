@@ -13,22 +13,36 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BeforeValidator, Field, PrivateAttr, SerializeAsAny, ValidationError, ValidationInfo,
-                      model_validator)
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from quantflow.config_base import (ExistingFolder, ExistingPath, OutputFolder, OutputPath, ProviderConfig, StrictModel,
-                                   read_paths)
-from quantflow.adapters import ADAPTERS
-from quantflow.cache import default_cache_dir
-from quantflow.decoders import DECODERS
-from quantflow.errors import UserInputError, shown
-from quantflow.metrics import METRICS
-from quantflow.plugins import load_config_plugins, loaded_plugins
+from quantflow.backends.openvino.speed import SpeedConfig
+from quantflow.backends.tflite.config import TFLiteConfig
+from quantflow.core.adapter import ADAPTERS
+from quantflow.core.config_base import (
+    ExistingFolder,
+    ExistingPath,
+    OutputFolder,
+    OutputPath,
+    ProviderConfig,
+    StrictModel,
+    read_paths,
+)
+from quantflow.core.decoder import DECODERS
+from quantflow.core.errors import UserInputError, shown
+from quantflow.core.metric import METRICS
+from quantflow.core.plugins import load_config_plugins, loaded_plugins
+from quantflow.core.registry import Registry
+from quantflow.pipeline.cache import default_cache_dir
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
-from quantflow.registry import Registry
-from quantflow.speed import SpeedConfig
-from quantflow.tflite.config import TFLiteConfig
 
 
 def provider_field(registry: Registry, key: str = "type", default: str | None = None) -> Any:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from quantflow.errors import shown
-from quantflow.plugins import load_config_plugins
-from quantflow.registry import Registry
+from quantflow.core.errors import shown
+from quantflow.core.plugins import load_config_plugins
+from quantflow.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class Kind:
 
 
 KINDS = {
-    "datasets": Kind("quantflow.adapters", "ADAPTERS",
+    "datasets": Kind("quantflow.core.adapter", "ADAPTERS",
                      "`dataset: {type: NAME, ...}`, and `calibration.dataset` to calibrate on another dataset"),
     "steps": Kind("quantflow.preprocessing", "STEPS",
                   "`preprocessing: [{NAME: {...}}, ...]`, applied in order; `{NAME: value}` sets the first key"),
-    "decoders": Kind("quantflow.decoders", "DECODERS", "`decoder: {type: NAME, ...}`: raw outputs to predictions"),
-    "metrics": Kind("quantflow.metrics", "METRICS", "`metric: {type: NAME, ...}`, or `metric: NAME`"),
+    "decoders": Kind("quantflow.core.decoder", "DECODERS", "`decoder: {type: NAME, ...}`: raw outputs to predictions"),
+    "metrics": Kind("quantflow.core.metric", "METRICS", "`metric: {type: NAME, ...}`, or `metric: NAME`"),
     "quantizers": Kind("quantflow.quantizers", "QUANTIZERS",
                        "`quantization.openvino: {algorithm: NAME, ...}`; default: `default`", key="algorithm"),
 }

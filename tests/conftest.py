@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2

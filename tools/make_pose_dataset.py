@@ -26,7 +26,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-
 from make_shapes_dataset import coco_dict
 
 Image = np.ndarray

@@ -34,9 +34,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-import make_pose_dataset as pose_data  # noqa: E402
-
 import keras  # noqa: E402
+import make_pose_dataset as pose_data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 

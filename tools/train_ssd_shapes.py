@@ -29,9 +29,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-import make_shapes_dataset as shapes  # noqa: E402
-
 import keras  # noqa: E402
+import make_shapes_dataset as shapes  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 

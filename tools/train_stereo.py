@@ -43,13 +43,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
+import keras  # noqa: E402
 import make_motorcycle_middlebury as middlebury  # noqa: E402
 import make_stereo_dataset as stereo_data  # noqa: E402
-
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,  # noqa: E402
+)
 
 SEED = 5150
 STRIDE = 4

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
 from quantflow.importers import Where, leftovers, required_list, under, unmapped
 
 OPENVINO_FRAMEWORKS = ("dlsdk", "openvino")

@@ -18,11 +18,18 @@ from typing import Any, Callable
 
 import yaml
 
-from quantflow.errors import UserInputError, shown
-from quantflow.importers import Where, leftovers, required_list, required_mapping, under, unmapped
+from quantflow.core.errors import UserInputError, shown
+from quantflow.core.output_safety import IMPORT_HEADER, check_import_output
+from quantflow.core.rundir import write_text_atomic
+from quantflow.importers import (
+    Where,
+    leftovers,
+    required_list,
+    required_mapping,
+    under,
+    unmapped,
+)
 from quantflow.importers.accuracy_checker import first_entry, import_model
-from quantflow.output_safety import IMPORT_HEADER, check_import_output
-from quantflow.rundir import write_text_atomic
 
 log = logging.getLogger(__name__)
 

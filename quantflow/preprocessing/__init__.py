@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
+from quantflow.core.geometry import Geometry
 from quantflow.preprocessing.base import STEPS, Prepared, Step
-from quantflow.preprocessing.geometry import Geometry
 
 __all__ = ["STEPS", "Geometry", "Pipeline", "Prepared", "Step", "TensorSpec"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from quantflow.preprocessing.geometry import Geometry
-from quantflow.registry import Registry
+from quantflow.core.geometry import Geometry
+from quantflow.core.registry import Registry
 
 STEPS: Registry = Registry("preprocessing step", package="quantflow.preprocessing")
 

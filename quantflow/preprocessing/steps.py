@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from quantflow.config_base import Finite, ProviderConfig, SizePair
+from quantflow.core.config_base import Finite, ProviderConfig, SizePair
 from quantflow.preprocessing.base import STEPS, Prepared, Step
 
 INTERPOLATIONS = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from quantflow.registry import Registry
+from quantflow.core.registry import Registry
 
 QUANTIZERS: Registry = Registry("quantization algorithm", package="quantflow.quantizers")
 

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from quantflow.config_base import StrictModel
-from quantflow.ignored_scope import IgnoredScopeConfig
+from quantflow.core.config_base import StrictModel
 from quantflow.quantizers.base import (
     QUANTIZERS,
     CalibrationData,
@@ -15,6 +14,7 @@ from quantflow.quantizers.base import (
     Quantizer,
     ValidationData,
 )
+from quantflow.quantizers.ignored_scope import IgnoredScopeConfig
 
 
 @QUANTIZERS.register("default")
@@ -53,7 +53,10 @@ class DefaultQuantization(Quantizer):
         }, kept
 
     def advanced_parameters(self):
-        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+        from nncf.quantization.advanced_parameters import (
+            AdvancedQuantizationParameters,
+            OverflowFix,
+        )
 
         return AdvancedQuantizationParameters(overflow_fix=OverflowFix(self.config.overflow_fix))
 

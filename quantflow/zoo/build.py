@@ -26,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantflow.cache import files_digest
 from quantflow.config import apply_override, load_config
-from quantflow.errors import QuantflowError, UserInputError, shown
-from quantflow.output_safety import check_zoo_output
-from quantflow.rundir import remove_stale, replace_folder
-from quantflow.workflow import build_stages
+from quantflow.core.errors import QuantflowError, UserInputError, shown
+from quantflow.core.output_safety import check_zoo_output
+from quantflow.core.rundir import remove_stale, replace_folder
+from quantflow.pipeline.cache import files_digest
+from quantflow.pipeline.workflow import build_stages
 from quantflow.zoo.card import write_index
 from quantflow.zoo.entry import entry_key
 

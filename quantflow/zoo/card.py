@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quantflow.output_safety import ZOO_SCHEMA
-from quantflow.provenance import versions_text
-from quantflow.report import fmt_value, markdown_table
-from quantflow.rundir import write_json_atomic, write_text_atomic
+from quantflow.core.output_safety import ZOO_SCHEMA
+from quantflow.core.provenance import versions_text
+from quantflow.core.rundir import write_json_atomic, write_text_atomic
+from quantflow.report.markdown import fmt_value, markdown_table
 
 EMBEDDED_NOTE = (" `*-embedded` = the same model with the preprocessing (and a pose model's heatmap argmax) inside "
                  "the graph: it takes raw uint8 BGR images of any size.")

@@ -13,19 +13,19 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from quantflow.backends.openvino.embed import embedded_decoder
+from quantflow.backends.openvino.runner import OpenVINORunner
+from quantflow.backends.openvino.sources import output_infos, save_ir, source_format
+from quantflow.backends.openvino.speed import measure_speed
+from quantflow.backends.tflite.stage import TF_FORMATS
 from quantflow.config import Config, load_config
-from quantflow.embed import embedded_decoder
-from quantflow.errors import QuantflowError
-from quantflow.evaluate import predict, scored_pass
+from quantflow.core.errors import QuantflowError
+from quantflow.core.provenance import cpu_info, file_sha256, versions
+from quantflow.core.rundir import write_json_atomic, write_text_atomic
+from quantflow.core.subsets import seeded_subset
+from quantflow.pipeline.evaluate import predict, scored_pass
+from quantflow.pipeline.workflow import Run, run_quantize
 from quantflow.preprocessing import Pipeline
-from quantflow.provenance import cpu_info, file_sha256, versions
-from quantflow.rundir import write_json_atomic, write_text_atomic
-from quantflow.runner import OpenVINORunner
-from quantflow.sources import output_infos, save_ir, source_format
-from quantflow.speed import measure_speed
-from quantflow.subsets import seeded_subset
-from quantflow.tflite.stage import TF_FORMATS
-from quantflow.workflow import Run, run_quantize
 from quantflow.zoo.card import model_card
 
 VERIFY_SAMPLES = 16

@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from quantflow.config import Config, format_validation_error
-from quantflow.errors import QuantflowError, UserInputError, shown
-from quantflow.provenance import file_sha256
-from quantflow.workflow import Run
+from quantflow.core.errors import QuantflowError, UserInputError, shown
+from quantflow.core.provenance import file_sha256
+from quantflow.pipeline.workflow import Run
 from quantflow.zoo.entry import evaluate_irs
 
 

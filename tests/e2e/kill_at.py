@@ -53,9 +53,9 @@ def on_replace(hit: Callable[[Path, Path], bool], after: bool = False) -> None:
 
 
 def _fp32() -> None:
-    import quantflow.workflow
+    import quantflow.pipeline.workflow
 
-    during(quantflow.workflow, "predict")
+    during(quantflow.pipeline.workflow, "predict")
 
 
 def _quantize() -> None:

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
-from quantflow.cache import PredictionCache
-from quantflow.evaluate import Predictions
-from quantflow.rundir import MARKER
+from quantflow.core.rundir import MARKER
+from quantflow.pipeline.cache import PredictionCache
+from quantflow.pipeline.evaluate import Predictions
 from tests.conftest import ROOT, run_cli
 
 QUICK = ["--set", "evaluation.max_images=20", "--set", "calibration.subset_size=20",
@@ -58,7 +58,8 @@ def hidden_siblings(output: Path) -> list[str]:
 
 
 def kill_at(point: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tests" / "e2e" / "kill_at.py"), point, "--", "quantize", "--config",
+    launcher = ROOT / "tests" / "e2e" / "kill_at.py"
+    return subprocess.run([sys.executable, str(launcher), point, "--", "quantize", "--config",
                            str(config), *QUICK], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 

@@ -130,7 +130,7 @@ def test_a_pass_records_each_image_size_and_streams_the_metric() -> None:
     """What the pass read is kept: original sizes (annotation-free mode reads no image again); and the metric fed
     during the pass equals the metric computed afterwards from the rows."""
     from quantflow.config import load_config
-    from quantflow.workflow import Run, prepare_model
+    from quantflow.pipeline.workflow import Run, prepare_model
 
     config = load_config(CONFIG, ["evaluation.cache_dir=null"])
     run = Run(config)

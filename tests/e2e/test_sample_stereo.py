@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from quantflow.adapters.disparity_io import read_pfm
+from quantflow.tasks.stereo.disparity_io import read_pfm
 from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 pytestmark = pytest.mark.slow

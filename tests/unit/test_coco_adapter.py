@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from quantflow.adapters import ADAPTERS
-from quantflow.adapters.coco_detection import CocoDetection
-from quantflow.adapters.coco_format import load_coco
-from quantflow.adapters.image_folder import ImageFolder
-from quantflow.errors import UserInputError
+from quantflow.core.adapter import ADAPTERS
+from quantflow.core.errors import UserInputError
+from quantflow.tasks.coco_format import load_coco
+from quantflow.tasks.detection.coco_detection import CocoDetection
+from quantflow.tasks.detection.image_folder import ImageFolder
 
 CATEGORIES = [{"id": 7, "name": "dog"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"}]  # sparse, unsorted
 COLOR = (40, 120, 200)  # BGR

@@ -12,9 +12,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from quantflow.adapters.coco_format import load_coco
-from quantflow.errors import UserInputError
-from quantflow.metrics.coco_ap import CocoAP
+from quantflow.core.errors import UserInputError
+from quantflow.tasks.coco_format import load_coco
+from quantflow.tasks.detection.coco_ap import CocoAP
 
 NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 CATEGORIES = [{"id": 7, "name": "dog"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"},
@@ -140,7 +140,7 @@ def test_summary_ignores_row_order(dataset) -> None:
 @pytest.mark.parametrize("chunk", [1, 2, 3])
 def test_chunked_evaluation_equals_one_cocoeval(dataset, monkeypatch, chunk: int) -> None:
     """Evaluated a few images at a time (memory stays flat), every number is still COCOeval's over the whole set."""
-    import quantflow.metrics.coco_ap as coco_ap
+    import quantflow.tasks.detection.coco_ap as coco_ap
 
     gt_path, rows = dataset
     monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", chunk)
@@ -154,7 +154,7 @@ def test_chunked_evaluation_equals_one_cocoeval(dataset, monkeypatch, chunk: int
 def test_session_fed_out_of_order_with_tied_scores_equals_one_cocoeval(dataset, monkeypatch) -> None:
     """As during a pass: images finish in any order, one at a time, and are matched two at a time. Scores are
     rounded so that many tie across images: COCOeval breaks those ties by image order, and so must the result."""
-    import quantflow.metrics.coco_ap as coco_ap
+    import quantflow.tasks.detection.coco_ap as coco_ap
 
     gt_path, rows = dataset
     rows = rows.copy()
@@ -174,7 +174,7 @@ def test_session_fed_out_of_order_with_tied_scores_equals_one_cocoeval(dataset, 
 def test_a_failing_chunk_is_raised_by_result_not_lost(dataset, monkeypatch) -> None:
     """Matching runs in a background thread; what goes wrong there must surface when the result is asked for.
     Here one finished image is not in the annotations (pycocotools refuses results for unknown images)."""
-    import quantflow.metrics.coco_ap as coco_ap
+    import quantflow.tasks.detection.coco_ap as coco_ap
 
     gt_path, rows = dataset
     monkeypatch.setattr(coco_ap, "CHUNK_IMAGES", 2)

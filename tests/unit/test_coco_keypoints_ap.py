@@ -11,9 +11,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from quantflow.adapters.coco_keypoints import KeypointTruth
-from quantflow.errors import UserInputError
-from quantflow.metrics.coco_keypoints_ap import COCO_SIGMAS, CocoKeypointsAP
+from quantflow.core.errors import UserInputError
+from quantflow.tasks.keypoints.coco_keypoints import KeypointTruth
+from quantflow.tasks.keypoints.coco_keypoints_ap import COCO_SIGMAS, CocoKeypointsAP
 
 NAMES = [f"k{i}" for i in range(17)]
 

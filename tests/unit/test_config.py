@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from quantflow.config import apply_override, load_config
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
 
 MINIMAL = {
     "model": {"name": "m", "source": "model/tiny.onnx"},

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantflow.decoders import Detections, OutputInfo
-from quantflow.decoders.base import find_output
-from quantflow.decoders.detection_output import DetectionOutput
-from quantflow.decoders.nms import class_aware_nms
-from quantflow.decoders.ssd_raw import SsdRaw, decode_boxes
-from quantflow.decoders.tf_od_api import TfOdApi
-from quantflow.errors import UserInputError
+from quantflow.core.decoder import OutputInfo, find_output
+from quantflow.core.errors import UserInputError
+from quantflow.tasks.detection.detection_output import DetectionOutput
+from quantflow.tasks.detection.detections import Detections
+from quantflow.tasks.detection.nms import class_aware_nms
+from quantflow.tasks.detection.ssd_raw import SsdRaw, decode_boxes
+from quantflow.tasks.detection.tf_od_api import TfOdApi
 
 
 def info(index: int, shape: tuple[int, ...], *names: str) -> OutputInfo:

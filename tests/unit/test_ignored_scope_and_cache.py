@@ -8,10 +8,10 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from quantflow.cache import PredictionCache, files_digest, reference_key
-from quantflow.evaluate import Predictions
-from quantflow.graph import quantized_operations
-from quantflow.ignored_scope import IgnoredScopeConfig, detection_head
+from quantflow.backends.openvino.graph import quantized_operations
+from quantflow.pipeline.cache import PredictionCache, files_digest, reference_key
+from quantflow.pipeline.evaluate import Predictions
+from quantflow.quantizers.ignored_scope import IgnoredScopeConfig, detection_head
 
 
 def _ssd_like_model() -> ov.Model:

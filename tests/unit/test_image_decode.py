@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from quantflow.adapters import read_image
-from quantflow.adapters.disparity_io import read_kitti_disparity
-from quantflow.adapters.image_decode import read_bgr, read_png_unchanged
-from quantflow.errors import UserInputError
+from quantflow.core.adapter import read_image
+from quantflow.core.errors import UserInputError
+from quantflow.core.image_decode import read_bgr, read_png_unchanged
+from quantflow.tasks.stereo.disparity_io import read_kitti_disparity
 
 COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 

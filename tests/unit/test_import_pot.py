@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from quantflow.config import PreprocessingConfig, QuantizationConfig
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
 from quantflow.importers import Where
 from quantflow.importers.accuracy_checker import dataset_section, metric_section
 from quantflow.importers.pot import import_pot, import_pot_files, read_config_file

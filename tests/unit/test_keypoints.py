@@ -10,13 +10,18 @@ import cv2
 import numpy as np
 import pytest
 
-from quantflow.adapters.coco_keypoints import CocoKeypoints, crop_region
-from quantflow.decoders import OutputInfo
-from quantflow.decoders.keypoints import Heatmaps, KeypointCoordinates, Keypoints, heatmap_peaks
-from quantflow.embed import embedded, heatmap_argmax
-from quantflow.errors import UserInputError
+from quantflow.backends.openvino.embed import embedded, heatmap_argmax
+from quantflow.core.decoder import OutputInfo
+from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Pipeline
 from quantflow.preprocessing.steps import Color, Layout, Normalize, Resize
+from quantflow.tasks.keypoints.coco_keypoints import CocoKeypoints, crop_region
+from quantflow.tasks.keypoints.heatmaps import (
+    Heatmaps,
+    KeypointCoordinates,
+    Keypoints,
+    heatmap_peaks,
+)
 
 NAMES = [f"k{i}" for i in range(17)]
 
@@ -223,10 +228,10 @@ def conv_heatmap_model(layout: str):
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 def test_embedded_processing_agrees_with_external(tmp_path: Path, layout: str) -> None:
+    import openvino as ov
     from skimage import data
 
-    import openvino as ov
-    from quantflow.sources import output_infos
+    from quantflow.backends.openvino.sources import output_infos
 
     pipeline = Pipeline([Resize.Config(type="resize", size=(128, 96)), Color.Config(type="color", order="rgb"),
                          Normalize.Config(type="normalize", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),

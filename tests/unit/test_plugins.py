@@ -17,8 +17,8 @@ from tests.conftest import ROOT, run_cli
 
 SHAPES = ROOT / "datasets" / "shapes"
 MY_DECODER = '''
-from quantflow.decoders import DECODERS
-from quantflow.decoders.ssd_raw import SsdRaw
+from quantflow.core.decoder import DECODERS
+from quantflow.tasks.detection.ssd_raw import SsdRaw
 
 
 @DECODERS.register("my_decoder")
@@ -67,7 +67,7 @@ def test_plugin_keys_are_validated_against_its_own_config(my_decoder_config: Pat
 def test_same_file_imported_twice_registers_once(my_decoder_config: Path, tmp_path: Path) -> None:
     code = ("import json\n"
             "from quantflow.config import load_config\n"
-            "from quantflow.plugins import loaded_plugins\n"
+            "from quantflow.core.plugins import loaded_plugins\n"
             f"first, second = load_config({str(my_decoder_config)!r}), load_config({str(my_decoder_config)!r})\n"
             "print(json.dumps([first.decoder.type, second.decoder.type, loaded_plugins()]))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -125,7 +125,7 @@ def test_installed_entry_point_plugin_is_listed(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "  ep_decoder (ep_decoders): The SSD box coder and NMS under another name." in done.stdout
-    assert "  ssd_raw (quantflow.decoders.ssd_raw)" in done.stdout
+    assert "  ssd_raw (quantflow.tasks.detection.ssd_raw)" in done.stdout
 
 
 def test_installed_plugin_that_fails_names_its_entry_point(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantflow.errors import UserInputError
+from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Geometry, Pipeline
 from quantflow.preprocessing.steps import Color, Dtype, Layout, Normalize, Resize
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from quantflow.adapters import ADAPTERS
-from quantflow.decoders import DECODERS
-from quantflow.errors import UserInputError
-from quantflow.metrics import METRICS
+from quantflow.core.adapter import ADAPTERS
+from quantflow.core.decoder import DECODERS
+from quantflow.core.errors import UserInputError
+from quantflow.core.metric import METRICS
+from quantflow.core.registry import Registry
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
-from quantflow.registry import Registry
 
 BUILT_INS = {
     "ADAPTERS": (ADAPTERS, {"coco_detection", "image_folder"}),

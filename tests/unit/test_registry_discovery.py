@@ -1,9 +1,11 @@
-"""Registries import their package's modules themselves, lazily: a built-in provider is one new file."""
+"""Registries import their package's modules themselves, lazily: a built-in provider is one new file, a task one
+new folder."""
 
 from __future__ import annotations
 
 import ast
 import logging
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from quantflow.registry import Registry
+from quantflow.core.registry import Registry
 from tests.conftest import ROOT
 
-PACKAGES = ("adapters", "decoders", "metrics", "preprocessing", "quantizers")
+PACKAGES = ("tasks/detection", "tasks/keypoints", "tasks/stereo", "preprocessing", "quantizers")
 PROBE_DECODER = '''
-from quantflow.config_base import ProviderConfig
-from quantflow.decoders import DECODERS, Decoder, Detections
+from quantflow.core.config_base import ProviderConfig
+from quantflow.core.decoder import DECODERS, Decoder
+from quantflow.tasks.detection.detections import Detections
 
 
 @DECODERS.register("probe_decoder")
@@ -40,24 +43,25 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def new_decoder_module() -> Iterator[str]:
-    """A decoder module written into the real `quantflow/decoders/` and removed afterwards, even on failure."""
-    path = ROOT / "quantflow" / "decoders" / "zz_probe_decoder.py"
-    path.write_text(PROBE_DECODER)
+def new_task_folder() -> Iterator[str]:
+    """A new task, written into the real `quantflow/tasks/` as a folder holding one decoder module, and removed
+    afterwards, even on failure: a task is a folder, a provider is a file, and nothing else is edited."""
+    folder = ROOT / "quantflow" / "tasks" / "zz_probe_task"
+    folder.mkdir()
     try:
-        yield "quantflow.decoders.zz_probe_decoder"
+        (folder / "__init__.py").write_text('"""A task that exists only for a test."""\n')
+        (folder / "probe_decoder.py").write_text(PROBE_DECODER)
+        yield "quantflow.tasks.zz_probe_task.probe_decoder"
     finally:
-        path.unlink()
-        for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
-            cached.unlink()
+        shutil.rmtree(folder)
 
 
-def test_a_new_module_in_the_package_is_registered(new_decoder_module: str) -> None:
-    done = _python("from quantflow.decoders import DECODERS\n"
+def test_a_new_task_folder_is_registered(new_task_folder: str) -> None:
+    done = _python("from quantflow.core.decoder import DECODERS\n"
                    "provider = DECODERS.get('probe_decoder', 'test')\n"
                    "print(provider.__module__, 'ssd_raw' in DECODERS)")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [new_decoder_module, "True"]
+    assert done.stdout.split() == [new_task_folder, "True"]
     assert "registered twice" not in done.stderr
 
 
@@ -76,10 +80,10 @@ def test_package_init_names_no_provider_module(package: str) -> None:
 def test_importing_a_registry_imports_no_provider_until_a_lookup() -> None:
     done = _python("import sys\n"
                    "import quantflow.config\n"
-                   "from quantflow.decoders import DECODERS\n"
-                   "before = 'quantflow.decoders.ssd_raw' in sys.modules\n"
+                   "from quantflow.core.decoder import DECODERS\n"
+                   "before = 'quantflow.tasks.detection.ssd_raw' in sys.modules\n"
                    "DECODERS.names()\n"
-                   "print(before, 'quantflow.decoders.ssd_raw' in sys.modules)")
+                   "print(before, 'quantflow.tasks.detection.ssd_raw' in sys.modules)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from quantflow.rundir import MARKER, RunFolder, replace_folder, write_json_atomic, write_text_atomic
+from quantflow.core.rundir import (
+    MARKER,
+    RunFolder,
+    replace_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 from tests.conftest import ROOT
 
 
@@ -21,7 +27,7 @@ def names(folder: Path) -> list[str]:
 def start_run(out: Path, then: str) -> tuple[subprocess.Popen, str]:
     """Another process inside `with RunFolder(out)`: it writes a file, reports the name of its hidden folder,
     then runs `then`."""
-    code = (f"import os, signal, sys\nfrom pathlib import Path\nfrom quantflow.rundir import RunFolder\n"
+    code = (f"import os, signal, sys\nfrom pathlib import Path\nfrom quantflow.core.rundir import RunFolder\n"
             f"with RunFolder(Path({str(out)!r})) as run:\n"
             f"    (run.path / 'report.json').write_text('half')\n    print(run.path.parent.name, flush=True)\n"
             f"    {then}\n")
@@ -82,7 +88,8 @@ def test_a_run_killed_between_the_two_renames_is_put_back(tmp_path: Path) -> Non
     out = tmp_path / "run"
     out.mkdir()
     (out / "report.json").write_text("previous")
-    code = (f"from pathlib import Path\nfrom quantflow.rundir import RunFolder\nfrom tests.e2e.kill_at import POINTS\n"
+    code = ("from pathlib import Path\nfrom quantflow.core.rundir import RunFolder\n"
+            "from tests.e2e.kill_at import POINTS\n"
             f"POINTS['swap']()\n"
             f"with RunFolder(Path({str(out)!r})) as run:\n    (run.path / 'report.json').write_text('new')\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == -9

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from quantflow.adapters.disparity_io import read_kitti_disparity, read_pfm
-from quantflow.adapters.stereo_pairs import StereoPairs
-from quantflow.decoders.disparity import Disparity, disparity_to_original
-from quantflow.errors import UserInputError
-from quantflow.metrics.disparity import DisparityMetric, error_counts
+from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Geometry, Pipeline
 from quantflow.preprocessing.steps import Color, Layout, Normalize, Pad, Resize
+from quantflow.tasks.stereo.disparity import Disparity, disparity_to_original
+from quantflow.tasks.stereo.disparity_io import read_kitti_disparity, read_pfm
+from quantflow.tasks.stereo.disparity_metric import DisparityMetric, error_counts
+from quantflow.tasks.stereo.stereo_pairs import StereoPairs
 
 
 def pfm_bytes(rows_top_down: list[list[float]], little_endian: bool = True) -> bytes:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantflow.errors import UserInputError
-from quantflow.tflite import LiteRTRunner, convert_variants, describe
-from quantflow.tflite.debugger import worst_layers
+from quantflow.backends.tflite import LiteRTRunner, convert_variants, describe
+from quantflow.backends.tflite.debugger import worst_layers
+from quantflow.core.errors import UserInputError
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
@@ -24,7 +24,9 @@ def tf_models(tmp_path_factory) -> dict:
     """Conv+dense net with a [1,64,4] box head and a [1,64,3] softmax score head, as SavedModel, .keras and
     frozen .pb, plus calibration samples, other test samples and the Keras outputs on them."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     tf.keras.utils.set_random_seed(0)
     image = tf.keras.Input((32, 32, 3), name="image")
@@ -142,7 +144,7 @@ def test_frozen_graph_converts_with_fixed_shape_and_without_tensorflow_in_proces
     np.save(tmp_path / "calibration.npy", tf_models["calibration"])
     script = (
         "import sys; from pathlib import Path; import numpy as np\n"
-        "from quantflow.tflite import convert_variants\n"
+        "from quantflow.backends.tflite import convert_variants\n"
         "assert 'tensorflow' not in sys.modules\n"
         f"paths = convert_variants(Path({str(tf_models['folder'] / 'frozen.pb')!r}), ['fp32'], 'float32', "
         f"np.load({str(tmp_path / 'calibration.npy')!r}), Path({str(tmp_path)!r}), 'frozen')\n"

@@ -1,0 +1,1 @@
+"""Inference engines: OpenVINO (sources, runner, embedding, speed) and TFLite."""

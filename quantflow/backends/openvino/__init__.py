@@ -1,0 +1,1 @@
+"""OpenVINO: model sources, the runner, in-graph processing, speed."""

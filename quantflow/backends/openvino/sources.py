@@ -1,0 +1,128 @@
+"""Model sources: IR, ONNX, TF SavedModel, frozen TF graph or TFLite → one `openvino.Model` with static inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantflow.core.config_base import StrictModel
+from quantflow.core.decoder import OutputInfo
+from quantflow.core.errors import UserInputError, shown
+from quantflow.core.provenance import file_sha256
+from quantflow.preprocessing import TensorSpec
+
+CONVERTIBLE = {".onnx": "ONNX", ".pb": "frozen TF graph", ".tflite": "TFLite"}
+ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
+
+
+def source_format(path: Path) -> str:
+    """Human name of the model format, or a clear error naming what is accepted."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "TF SavedModel"
+        raise UserInputError(f"model.source: folder {path.name} is not a TF SavedModel (no saved_model.pb)")
+    if path.suffix == ".xml":
+        if not path.with_suffix(".bin").is_file():
+            raise UserInputError(f"model.source: file not found: {path.with_suffix('.bin').name} (IR weights)")
+        return "OpenVINO IR"
+    if path.suffix in CONVERTIBLE:
+        return CONVERTIBLE[path.suffix]
+    raise UserInputError(
+        f"model.source: unsupported model {path.name}; expected .xml, .onnx, .pb, .tflite or a SavedModel folder"
+    )
+
+
+def load_model(config: StrictModel):
+    """Read or convert the model; `inputs` shapes are applied at conversion (frozen graphs need them there)."""
+    import openvino as ov
+
+    path: Path = config.source
+    kind = source_format(path)
+    try:
+        if kind == "OpenVINO IR":
+            model = ov.Core().read_model(path)
+            if config.inputs:
+                model.reshape({name: shape for name, shape in config.inputs.items()})
+            return model
+        inputs = [(name, shape) for name, shape in config.inputs.items()] or None
+        return ov.convert_model(path, input=inputs, output=list(config.outputs) or None)
+    except UserInputError:
+        raise
+    except Exception as exc:  # conversion raises many unrelated types; the message is what the user needs
+        raise UserInputError(f"model.source: cannot read {kind} {shown(path.name)}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The line of an OpenVINO exception that says what is wrong, not where in OpenVINO's sources it was raised."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if not line.startswith(("Exception from src/", "Check '"))]
+    return (telling or lines or [type(exc).__name__])[0]
+
+
+def ov_partial_shape(shape: tuple[int, ...]):
+    import openvino as ov
+
+    return ov.PartialShape(list(shape))
+
+
+def conform_input(model, spec: TensorSpec, count: int = 1, variable_size: bool = False) -> None:
+    """Fix dynamic input dims from the preprocessing output, and refuse a shape or dtype that does not match.
+
+    `count` inputs all take `spec` (stereo views fed separately). `variable_size`: the preprocessing pads to a
+    multiple instead of resizing, so height and width stay dynamic.
+    """
+    if len(model.inputs) != count:
+        names = ", ".join(sorted(i.get_any_name() for i in model.inputs))
+        wanted = "a single-input model" if count == 1 else f"a model with {count} inputs"
+        raise UserInputError(f"model.source: expected {wanted} for this task, got inputs {names}")
+    for port in model.inputs:
+        _conform_port(model, port, spec, variable_size)
+
+
+def _conform_port(model, port, spec: TensorSpec, variable_size: bool) -> None:
+    name = port.get_any_name()
+    shape = port.get_partial_shape()
+    compatible = shape.rank.is_static and shape.rank.get_length() == len(spec.shape) and \
+        shape.compatible(ov_partial_shape(spec.shape))
+    if shape.is_dynamic:
+        if -1 in spec.shape and not variable_size:
+            raise UserInputError(f"model.inputs: input {name} has dynamic shape {shape}; add a resize step or set it")
+        if not compatible:
+            raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
+        model.reshape({port: ov_partial_shape(spec.shape)})
+        shape = port.get_partial_shape()
+    if shape.is_static and -1 not in spec.shape and tuple(shape.to_shape()) != spec.shape:
+        raise UserInputError(
+            f"preprocessing: produces {spec.layout.upper()} {list(spec.shape)} but model input {name} expects "
+            f"{list(shape.to_shape())} (check resize size and layout)"
+        )
+    if shape.is_static and not compatible:
+        raise UserInputError(f"preprocessing: produces {list(spec.shape)} but model input {name} is {shape}")
+    element = ELEMENT_TYPES.get(port.get_element_type().get_type_name(), port.get_element_type().get_type_name())
+    if element != spec.dtype:
+        raise UserInputError(
+            f"preprocessing: produces {spec.dtype} but model input {name} expects {element} (add a dtype step)"
+        )
+
+
+def output_infos(model) -> list[OutputInfo]:
+    """Names and shapes of the model outputs, for decoders to bind to."""
+    infos = []
+    for index, port in enumerate(model.outputs):
+        shape = port.get_partial_shape()
+        dims = tuple(-1 if d.is_dynamic else d.get_length() for d in shape) if shape.rank.is_static else ()
+        infos.append(OutputInfo(index, frozenset(port.get_names()), dims))
+    return infos
+
+
+def ir_artifact(xml: Path, root: Path) -> dict:
+    """A saved IR as reports list it: path under `root`, size of .xml + .bin, sha256 of the weights."""
+    bin_path = xml.with_suffix(".bin")
+    return {"path": str(xml.relative_to(root)), "bytes": xml.stat().st_size + bin_path.stat().st_size,
+            "sha256": file_sha256(bin_path)}
+
+
+def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:
+    import openvino as ov
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, path, compress_to_fp16=compress_to_fp16)

@@ -1,0 +1,36 @@
+"""`quantflow benchmark`: speed alone, for the source model and for the INT8 IR of an earlier run."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from quantflow.backends.openvino.speed import measure_speed
+from quantflow.config import Config
+from quantflow.core.provenance import cpu_info
+from quantflow.pipeline.workflow import build_stages, prepare_model
+
+
+def run_benchmark(config: Config) -> dict:
+    """FP32 speed of the configured model, and INT8 speed when `output` holds a finished run."""
+    import openvino as ov
+
+    stages = build_stages(config)
+    model = prepare_model(config, stages)
+    tensor = stages.pipeline(*stages.dataset.load_sample(stages.evaluation_ids[0]))[0]
+    device, settings = config.evaluation.device, config.evaluation.speed
+    results = {"FP32": measure_speed(model, tensor, device, settings)}
+    int8_xml = config.output / "INT8" / f"{config.model.name}.xml"
+    if int8_xml.is_file():
+        results["INT8"] = measure_speed(ov.Core().read_model(int8_xml), tensor, device, settings)
+    return {"model": config.model.name, "cpu": cpu_info(), "results": results}
+
+
+def speed_table(benchmark: dict) -> Table:
+    isa = ", ".join(k for k, v in benchmark["cpu"]["isa"].items() if v) or "no AVX2/AVX-512/VNNI/AMX"
+    table = Table(title=f"{benchmark['model']} — {benchmark['cpu']['model']} ({isa})")
+    for header in ("model", "latency ms (median)", "latency ms (p90)", "FPS", "streams", "threads"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for name, s in benchmark["results"].items():
+        table.add_row(name, f"{s['latency_ms_median']:.2f}", f"{s['latency_ms_p90']:.2f}", f"{s['throughput_fps']:.1f}",
+                      str(s["streams"]), str(s["throughput_threads"]))
+    return table

@@ -1,0 +1,82 @@
+"""One pass over a dataset: read + preprocess in a thread pool, infer asynchronously, decode, collect rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantflow.backends.openvino.runner import OpenVINORunner, bounded_map
+from quantflow.core.adapter import DatasetAdapter
+from quantflow.core.decoder import Decoder
+from quantflow.core.metric import Metric, MetricResult, MetricSession
+from quantflow.core.progress import progress_bar
+from quantflow.preprocessing import Pipeline
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """rows: result rows in original-image coordinates, column 0 the sample id (for detection the COCO box
+    rows image_id, x, y, w, h, score, category_id); image_ids: the samples evaluated; seconds: wall time;
+    sizes: (height, width) of each sample's original image, as the pass read it (annotation-free mode needs
+    them and need not read the images again)."""
+
+    rows: np.ndarray
+    image_ids: list[int]
+    seconds: float
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return len(self.image_ids) / self.seconds if self.seconds else 0.0
+
+
+def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
+            decoder: Decoder, label: str, session: MetricSession | None = None) -> Predictions:
+    """Result rows of every sample; memory holds only the rows and a few samples in flight. With a metric
+    `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass."""
+    per_image: dict[int, np.ndarray] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    lock = threading.Lock()
+
+    def prepare(image_id: int):
+        tensor, geometry = pipeline(*dataset.load_sample(image_id))
+        return image_id, tensor, geometry
+
+    def collect(key, outputs: list[np.ndarray]) -> None:
+        image_id, geometry = key
+        rows = dataset.rows(image_id, decoder.decode(outputs), geometry)
+        with lock:
+            per_image[image_id] = rows
+            sizes[image_id] = geometry.orig_size
+            if session is not None:
+                session.add([image_id], rows)
+        bar.advance(task)
+
+    start = time.perf_counter()
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
+        task = bar.add_task(label, total=len(image_ids))
+        prepared = bounded_map(pool, prepare, image_ids, window=2 * runner.jobs + 2)
+        runner.run((((image_id, geometry), tensor) for image_id, tensor, geometry in prepared), collect)
+    seconds = time.perf_counter() - start
+    rows = [per_image[i] for i in image_ids]
+    return Predictions(np.concatenate(rows) if rows else np.zeros((0, dataset.row_width)), list(image_ids), seconds,
+                       sizes)
+
+
+def scored_pass(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
+                decoder: Decoder, label: str, metric: Metric, ground_truth,
+                per_item: bool = False) -> tuple[Predictions, MetricResult]:
+    """`predict` with the metric fed as samples finish: the pass and its score."""
+    session = metric.session(ground_truth, image_ids, per_item)
+    return predict(runner, dataset, image_ids, pipeline, decoder, label, session), session.result()
+
+
+def result_entry(metric: MetricResult, predictions: Predictions) -> dict:
+    """The report entry of one evaluated model: metric summary and breakdown, result count, evaluation rate."""
+    return {"metrics": metric.summary, "breakdown": metric.breakdown, "breakdown_label": list(metric.breakdown_label),
+            "results": int(len(predictions.rows)), "images_per_second": predictions.images_per_second,
+            "curves": metric.curves}

@@ -1,0 +1,366 @@
+"""`quantflow quantize`: convert → evaluate FP32 (or reuse it) → quantize → evaluate INT8 → run folder + report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from quantflow import __version__
+from quantflow.backends.openvino.graph import count_ops
+from quantflow.backends.openvino.runner import (
+    OpenVINORunner,
+    check_device,
+    runs_in_int8,
+)
+from quantflow.backends.openvino.sources import (
+    conform_input,
+    ir_artifact,
+    load_model,
+    output_infos,
+    save_ir,
+    source_format,
+)
+from quantflow.backends.openvino.speed import measure_speed
+from quantflow.backends.tflite.stage import TF_FORMATS, TFLiteStage
+from quantflow.config import Config
+from quantflow.core.adapter import ADAPTERS, DatasetAdapter
+from quantflow.core.decoder import DECODERS, Decoder
+from quantflow.core.errors import QuantflowError, TargetNotReachedError, UserInputError
+from quantflow.core.metric import METRICS, Metric, MetricResult, MetricSession
+from quantflow.core.output_safety import RUN_SCHEMA, check_run_output
+from quantflow.core.plugins import loaded_plugins
+from quantflow.core.progress import progress_bar
+from quantflow.core.provenance import cpu_info, versions
+from quantflow.core.rundir import RunFolder
+from quantflow.core.subsets import seeded_subset
+from quantflow.pipeline.cache import PredictionCache, files_digest, reference_key
+from quantflow.pipeline.embedded import evaluate_embedded
+from quantflow.pipeline.evaluate import Predictions, predict, result_entry, scored_pass
+from quantflow.preprocessing import Pipeline
+from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
+from quantflow.report.markdown import write_reports
+from quantflow.tasks.detection.image_folder import ImageFolder
+from quantflow.tasks.detection.pseudo_labels import pseudo_ground_truth
+from quantflow.tasks.stereo.disparity_maps import write_disparity_maps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Every provider a run needs, built (and so validated) before any heavy work starts."""
+
+    dataset: DatasetAdapter
+    pipeline: Pipeline
+    decoder: Decoder
+    metric: Metric
+    quantizer: Quantizer
+    calibration_source: DatasetAdapter
+    evaluation_ids: list[int]
+    calibration_ids: list[int]
+    search_ids: list[int]
+    test_ids: list[int]
+
+
+def build_stages(config: Config) -> Stages:
+    """Construct all providers; any bad input surfaces here as a UserInputError."""
+    dataset = ADAPTERS.get(config.dataset.type, "dataset.type")(config.dataset)
+    decoder = DECODERS.get(config.decoder.type, "decoder.type")(config.decoder)
+    metric = METRICS.get(config.metric.type, "metric.type")(config.metric)
+    for key, provider in (("decoder", decoder), ("metric", metric)):
+        if provider.task != dataset.task:
+            raise UserInputError(f"{key}.type: {getattr(config, key).type} is for {provider.task}, but dataset "
+                                 f"{config.dataset.type} is a {dataset.task} dataset")
+    calibration_source = dataset
+    if config.calibration.images:
+        calibration_source = ImageFolder.from_folder(config.calibration.images, "calibration.images")
+    elif config.calibration.dataset:
+        try:
+            calibration_source = ADAPTERS.get(config.calibration.dataset.type, "")(config.calibration.dataset)
+        except UserInputError as exc:  # adapters name their own keys as dataset.*
+            raise UserInputError(f"calibration.{exc}") from None
+    quantizer = QUANTIZERS.get(config.quantization.openvino.algorithm, "quantization.openvino.algorithm")(
+        config.quantization.openvino)
+    evaluation_ids = seeded_subset(dataset.ids(), config.evaluation.max_images, config.evaluation.seed,
+                                   "evaluation.max_images")
+    search_ids, test_ids = _search_and_test(evaluation_ids, config.quantization.openvino)
+    return Stages(
+        dataset=dataset,
+        pipeline=Pipeline(config.preprocessing.steps, config.preprocessing.pack if dataset.views == 2 else None),
+        decoder=decoder,
+        metric=metric,
+        quantizer=quantizer,
+        calibration_source=calibration_source,
+        evaluation_ids=evaluation_ids,
+        calibration_ids=seeded_subset(calibration_source.ids(), config.calibration.subset_size,
+                                      config.calibration.seed, "calibration.subset_size"),
+        search_ids=search_ids,
+        test_ids=test_ids,
+    )
+
+
+def _search_and_test(evaluation_ids: list[int], settings) -> tuple[list[int], list[int]]:
+    """Split evaluation images into the accuracy-aware search split and a held-out test split (seeded)."""
+    fraction = getattr(settings, "test_fraction", 0.0)
+    if not fraction:
+        return list(evaluation_ids), []
+    test = set(seeded_subset(evaluation_ids, max(1, round(len(evaluation_ids) * fraction)), settings.split_seed,
+                             "quantization.openvino.test_fraction"))
+    return [i for i in evaluation_ids if i not in test], sorted(test)
+
+
+def prepare_model(config: Config, stages: Stages):
+    """Read/convert the model and check it against the preprocessing and the decoder."""
+    check_device(config.evaluation.device)
+    model = load_model(config.model)
+    pipeline = stages.pipeline
+    conform_input(model, pipeline.spec, pipeline.inputs, any(s.config.type == "pad" for s in pipeline.steps))
+    stages.decoder.bind(output_infos(model))
+    labels = stages.decoder.class_labels()
+    if labels is not None:
+        stages.dataset.check_labels(labels)
+    return model
+
+
+def check_every_sample(stages: Stages) -> int:
+    """Read every evaluation and calibration sample (images, crops, pairs, ground truth) in a thread pool, so a
+    corrupt or mis-sized file is found by `check` without running the model; returns the count read."""
+    work = [(stages.dataset, i) for i in stages.evaluation_ids]
+    if stages.calibration_source is not stages.dataset:
+        work += [(stages.calibration_source, i) for i in stages.calibration_ids]
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        task = bar.add_task("reading every sample", total=len(work))
+        for _ in pool.map(lambda item: item[0].check_sample(item[1]), work):
+            bar.advance(task)
+    return len(work)
+
+
+def rows_of(predictions: Predictions, ids: list[int]) -> np.ndarray:
+    """The result rows of a subset of the samples."""
+    return predictions.rows[np.isin(predictions.rows[:, 0], ids)]
+
+
+class Run:
+    """One quantize run: the stages plus the FP32 reference, the ground truth and timings."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stages = build_stages(config)
+        self.timings: dict[str, float] = {}
+        self.fp32_cached = False
+
+    def timed(self, name: str, fn, *args):
+        start = time.perf_counter()
+        value = fn(*args)
+        self.timings[name] = time.perf_counter() - start
+        return value
+
+    def predict(self, model, ids: list[int], label: str, session: MetricSession | None = None) -> Predictions:
+        s = self.stages
+        return predict(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline, s.decoder,
+                       label, session)
+
+    def evaluate(self, model, ids: list[int], label: str, ground_truth,
+                 per_item: bool = False) -> tuple[Predictions, MetricResult]:
+        """One pass with the metric working alongside inference."""
+        s = self.stages
+        return scored_pass(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline,
+                           s.decoder, label, s.metric, ground_truth, per_item)
+
+    def fp32_reference(self, model, session: MetricSession | None = None) -> Predictions:
+        """FP32 predictions, from the cache when model, data, preprocessing and decoder are unchanged; their rows
+        go to `session` either way."""
+        c = self.config
+        key = reference_key({
+            "model": files_digest(c.model.source), "inputs": c.model.inputs, "outputs": c.model.outputs,
+            "dataset": [self.stages.dataset.fingerprint(), c.dataset.model_dump(mode="json")],
+            "ids": self.stages.evaluation_ids,
+            "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing.steps],
+            "decoder": c.decoder.model_dump(mode="json"), "device": c.evaluation.device,
+            "plugins": [p["sha256"] for p in loaded_plugins()],
+            "versions": [__version__, versions()["openvino"]],
+        })
+        cache = PredictionCache(c.evaluation.cache_dir) if c.evaluation.cache_dir else None
+        cached = cache.load(key) if cache else None
+        if cached is not None:
+            log.info("FP32 reference: reusing cached predictions %s (evaluated in %.1f s before)", key[:12],
+                     cached.seconds)
+            self.fp32_cached = True
+            if session is not None:
+                session.add(cached.image_ids, cached.rows)
+            return cached
+        predictions = self.predict(model, self.stages.evaluation_ids, "FP32 evaluation", session)
+        if cache:
+            cache.store(key, predictions)
+        return predictions
+
+    def labels(self):
+        """The dataset's ground truth and what it is (annotation-free datasets get theirs from `pseudo_labels`)."""
+        return self.stages.dataset.ground_truth(), "dataset annotations"
+
+    def pseudo_labels(self, fp32: Predictions):
+        """Annotation-free mode: the FP32 predictions above the threshold, and what they are."""
+        sizes = {i: fp32.sizes.get(i) or self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
+        threshold = self.config.dataset.pseudo_label_threshold
+        reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
+        return pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+
+    def validation(self, fp32: Predictions, fp32_metric: MetricResult, ground_truth) -> ValidationData | None:
+        """The search split and its scorer; an FP32 model is scored from the FP32 reference, not run again."""
+        s = self.stages
+        if not s.quantizer.needs_validation:
+            return None
+
+        def score(compiled_model, ids: list[int]) -> tuple[float, list[float]]:
+            if runs_in_int8(compiled_model):
+                label = f"search: {len(ids)} images"
+                _, result = self.evaluate(compiled_model, ids, label, ground_truth, per_item=True)
+            else:
+                result = s.metric.evaluate(ground_truth, rows_of(fp32, ids), ids, per_item=True)
+            return result.score, [result.per_item.get(i, 0.0) for i in ids]
+
+        return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,
+                              fp32_metric.higher_is_better)
+
+    def speed(self, fp32_model, int8_model) -> dict:
+        """Latency and throughput of both precisions on the first evaluation image, measured back to back."""
+        settings = self.config.evaluation.speed
+        if not settings.enabled:
+            return {"FP32": {}, "INT8": {}}
+        s = self.stages
+        tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
+        device = self.config.evaluation.device
+        return {name: measure_speed(m, tensor, device, settings) for name, m in
+                (("FP32", fp32_model), ("INT8", int8_model))}
+
+    def check_tflite_source(self) -> None:
+        if self.config.quantization.tflite and source_format(self.config.model.source) not in TF_FORMATS:
+            raise UserInputError(f"quantization.tflite: needs a TF source ({' or '.join(TF_FORMATS)}), got "
+                                 f"{source_format(self.config.model.source)} {self.config.model.source.name}")
+
+    def calibration(self) -> CalibrationData:
+        source, pipeline = self.stages.calibration_source, self.stages.pipeline
+        return CalibrationData(self.stages.calibration_ids, lambda i: pipeline(*source.load_sample(i))[0])
+
+    def calibration_overlap(self) -> int:
+        """Calibration images that are also evaluated: they flatter INT8, so the report counts them."""
+        s = self.stages
+        if s.calibration_source is not s.dataset:
+            return 0
+        return len(set(s.calibration_ids) & set(s.evaluation_ids))
+
+
+def _delta(fp32: dict, int8: dict) -> dict:
+    return {k: (v - fp32[k] if v is not None and fp32.get(k) is not None else None) for k, v in int8.items()}
+
+
+def run_quantize(config: Config) -> dict:
+    """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
+    after saving everything when an accuracy-aware search misses its target."""
+    if check_run_output(config):
+        log.info("replacing the earlier run folder %s", config.output)
+    started = time.perf_counter()
+    run = Run(config)
+    s = run.stages
+    run.check_tflite_source()
+    model = run.timed("load", prepare_model, config, s)
+    overlap = run.calibration_overlap()
+    if overlap:
+        log.warning("calibration: %d calibration images are also evaluated; set calibration.images to a "
+                    "separate folder for an unbiased INT8 figure", overlap)
+    cpu = cpu_info()
+    if not cpu["isa"]["vnni"]:
+        log.warning("this CPU has no VNNI: INT8 runs on AVX2 and gains less speed than on VNNI/AMX CPUs")
+
+    with RunFolder(config.output) as folder:
+        fp32_xml = folder.path / "FP32" / f"{config.model.name}.xml"
+        save_ir(model, fp32_xml)
+        if s.dataset.has_labels:
+            ground_truth, reference = run.labels()
+            session = s.metric.session(ground_truth, s.evaluation_ids)
+            fp32 = run.timed("evaluate_fp32", run.fp32_reference, model, session)
+            fp32_metric = session.result()
+        else:  # the FP32 predictions become the labels
+            fp32 = run.timed("evaluate_fp32", run.fp32_reference, model)
+            ground_truth, reference = run.pseudo_labels(fp32)
+            fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
+
+        outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
+                            run.validation(fp32, fp32_metric, ground_truth))
+        fake_quantize = count_ops(outcome.model, "FakeQuantize")
+        if fake_quantize == 0:
+            raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
+        int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
+        save_ir(outcome.model, int8_xml)
+        int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
+                                      "INT8 evaluation", ground_truth)
+        speed = run.timed("speed", run.speed, model, outcome.model)
+        maps = (run.timed("disparity_maps", write_disparity_maps, {"FP32": model, "INT8": outcome.model}, s.dataset,
+                          s.pipeline, s.decoder, s.evaluation_ids[: config.evaluation.maps], folder.path / "maps",
+                          config.evaluation.device)
+                if s.dataset.task == "stereo" else [])
+        embedded_results = (run.timed("embedded", evaluate_embedded, run, {"FP32": model, "INT8": outcome.model},
+                                      ground_truth, {"FP32": fp32, "INT8": int8}, folder.path)
+                            if config.preprocessing.embed else {})
+        tflite_results, tflite_notes = ({}, {})
+        if config.quantization.tflite:
+            stage = TFLiteStage(run, config.quantization.tflite, folder.path / "tflite")
+            tflite_results, tflite_notes = run.timed("tflite", stage.build, ground_truth, fp32_metric)
+        run.timings["total"] = time.perf_counter() - started
+
+        splits = {}
+        for name, ids in (("search", s.search_ids), ("test", s.test_ids)) if s.test_ids else ():
+            f, i = (s.metric.evaluate(ground_truth, rows_of(p, ids), ids).value for p in (fp32, int8))
+            splits[name] = {"images": len(ids), "FP32": f, "INT8": i, "delta": i - f}
+
+        report = {
+            "schema": RUN_SCHEMA,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": config.model.name, "source": str(config.model.source),
+                      "format": source_format(config.model.source)},
+            "config_hash": config.digest(),
+            "config": config.model_dump(mode="json"),
+            "versions": versions(),
+            "plugins": loaded_plugins(),
+            "cpu": cpu,
+            "dataset": {"type": config.dataset.type, "fingerprint": s.dataset.fingerprint(),
+                        "images_evaluated": len({s.dataset.file_of(i) for i in s.evaluation_ids}),
+                        "samples_evaluated": len(s.evaluation_ids), "sample": s.dataset.sample_noun,
+                        "reference": reference},
+            "metric": {"name": config.metric.type, "main": fp32_metric.main,
+                       "higher_is_better": fp32_metric.higher_is_better},
+            "calibration": {
+                "source": str(config.calibration.images or getattr(config.calibration.dataset, "annotations", None)
+                              or "the evaluation dataset"),
+                "subset_size": len(s.calibration_ids), "seed": config.calibration.seed,
+                "ids": s.calibration_ids, "files": [s.calibration_source.file_of(i).name for i in s.calibration_ids],
+                "overlap_with_evaluation": overlap,
+            },
+            "quantization": {"algorithm": config.quantization.openvino.algorithm, "fake_quantize_nodes": fake_quantize,
+                             **outcome.details},
+            "splits": splits,
+            "results": {"FP32": {**result_entry(fp32_metric, fp32), "speed": speed["FP32"]},
+                        "INT8": {**result_entry(int8_metric, int8), "speed": speed["INT8"]},
+                        **embedded_results,
+                        **{f"TFLite {variant}": result for variant, result in tflite_results.items()}},
+            "delta": _delta(fp32_metric.summary, int8_metric.summary),
+            "tflite": tflite_notes,
+            "disparity_maps": maps,
+            "fp32_from_cache": run.fp32_cached,
+            "timings_s": run.timings,
+            "artifacts": {"FP32": ir_artifact(fp32_xml, folder.path), "INT8": ir_artifact(int8_xml, folder.path)},
+        }
+        write_reports(folder.path, report)
+    target = outcome.details.get("target")
+    if target and not target["reached"]:
+        raise TargetNotReachedError(
+            f"accuracy target not reached ({target['stop_reason']}): best drop on the search split "
+            f"{target['search_drop']:.4f} > max_drop {target['max_drop']} ({target['drop_type']}); "
+            f"the best model and its report are in {config.output}")
+    return report

@@ -1,0 +1,1 @@
+"""report.json, report.md (markdown.py), report.html (html.py) and terminal tables."""

@@ -1,0 +1,1 @@
+"""Object detection: COCO boxes, box decoders, COCO AP."""

@@ -1,0 +1,1 @@
+"""Top-down pose: COCO keypoints, heatmap and coordinate decoders, OKS AP."""
