@@ -85,7 +85,7 @@ def _check(args) -> int:
     )
 
     config = load_config(args.config, args.overrides)
-    check_run_output(config)
+    check_run_output(config.output, config.inputs())
     stages = build_stages(config)
     prepare_model(config, stages)
     check_every_sample(stages)

@@ -13,12 +13,8 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from quantflow.core.errors import UserInputError, shown
-
-if TYPE_CHECKING:
-    from quantflow.config import Config
 
 RUN_SCHEMA = "quantflow.run/1"
 ZOO_SCHEMA = "quantflow.zoo/1"
@@ -29,16 +25,13 @@ ZOO_EXPECTED = "a new or empty folder, or a zoo quantflow built"
 IMPORT_EXPECTED = "a new file, or a config quantflow import-pot wrote"
 
 
-def check_run_output(config: Config) -> bool:
-    """Refuse a run folder that would replace, hold or sit inside an input, or replace something foreign;
-    True when it replaces an earlier run folder."""
-    check_not_over_inputs("output", config.output, config.inputs().items(), RUN_EXPECTED)
-    cache = config.evaluation.cache_dir
-    if cache is not None and cache.exists() and not cache.is_dir():
-        raise UserInputError(f"evaluation.cache_dir {shown(cache)}: is a file; expected a folder (or null)")
-    replaces = check_existing_folder("output", config.output, is_run_folder, "no report.json of a quantflow run",
+def check_run_output(output: Path, inputs: dict[str, Path]) -> bool:
+    """Refuse a run folder (`output`, resolved) that would replace, hold or sit inside one of the run's `inputs`
+    (key → path), or replace something foreign; True when it replaces an earlier run folder."""
+    check_not_over_inputs("output", output, inputs.items(), RUN_EXPECTED)
+    replaces = check_existing_folder("output", output, is_run_folder, "no report.json of a quantflow run",
                                      RUN_EXPECTED)
-    check_creatable("output", config.output, RUN_EXPECTED)
+    check_creatable("output", output, RUN_EXPECTED)
     return replaces
 
 

@@ -263,7 +263,7 @@ def _delta(fp32: dict, int8: dict) -> dict:
 def run_quantize(config: Config) -> dict:
     """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
     after saving everything when an accuracy-aware search misses its target."""
-    if check_run_output(config):
+    if check_run_output(config.output, config.inputs()):
         log.info("replacing the earlier run folder %s", config.output)
     started = time.perf_counter()
     run = Run(config)

@@ -44,3 +44,17 @@ def test_benchmark_reports_fp32_speed(tmp_path: Path) -> None:
                      "--set", "evaluation.speed={latency_runs: 5, warmup: 1, throughput_seconds: 0.5}")
     assert result.returncode == 0, result.stderr
     assert "FP32" in result.stderr and "INT8" not in result.stderr
+
+
+def test_core_imports_nothing_of_quantflow_outside_core() -> None:
+    """core/ is what every stage stands on; an import from a task, backend or the pipeline would turn that around."""
+    import ast
+
+    upward = []
+    for path in sorted((ROOT / "quantflow" / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{path.name}: {m}" for m in modules
+                       if m.startswith("quantflow") and not m.startswith("quantflow.core") and m != "quantflow"]
+    assert not upward, upward
