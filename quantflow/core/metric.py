@@ -70,6 +70,7 @@ class Metric:
 
     Config: type
     task: str = "detection"
+    summary_keys: tuple[str, ...] = ()  # the summary values tables show, in order (the summary may hold more)
 
     def __init__(self, config) -> None:
         self.config = config

@@ -334,6 +334,7 @@ def run_quantize(config: Config) -> dict:
                         "samples_evaluated": len(s.evaluation_ids), "sample": s.dataset.sample_noun,
                         "reference": reference},
             "metric": {"name": config.metric.type, "main": fp32_metric.main,
+                       "summary_keys": list(s.metric.summary_keys) or list(fp32_metric.summary),
                        "higher_is_better": fp32_metric.higher_is_better},
             "calibration": {
                 "source": str(config.calibration.images or getattr(config.calibration.dataset, "annotations", None)

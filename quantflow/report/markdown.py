@@ -9,8 +9,6 @@ from rich.table import Table
 from quantflow.core.provenance import versions_text
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 
-SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR",
-                "EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE")
 
 
 def fmt_value(value: float | None, signed: bool = False) -> str:
@@ -22,7 +20,7 @@ def fmt_value(value: float | None, signed: bool = False) -> str:
 
 def accuracy_rows(report: dict) -> list[list[str]]:
     """Accuracy rows per precision plus the delta row: the heart of every report."""
-    keys = [k for k in SUMMARY_KEYS if k in report["results"]["FP32"]["metrics"]]
+    keys = report["metric"]["summary_keys"]  # the metric's own choice, so a new metric needs no edit here
     main = report["metric"]["main"]
     reference = report["results"]["FP32"]["metrics"][main]
     rows = [["model", *keys, f"Δ {main}", "latency ms", "FPS", "eval img/s", "size MB"]]

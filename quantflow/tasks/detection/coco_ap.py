@@ -130,6 +130,8 @@ class CocoAP(Metric):
     points, classes, area ranges, max detections) at area `all` and the largest max-detections setting.
     """
 
+    summary_keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+
     class Config(ProviderConfig):
         max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")
         categories: list[str] | None = Field(

@@ -29,6 +29,7 @@ class CocoKeypointsAP(Metric):
     occluded labelled keypoints; per item is the OKS of each sample's prediction with its best match."""
 
     task = "keypoints"
+    summary_keys = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 
     class Config(ProviderConfig):
         sigmas: list[float] | None = Field(

@@ -36,6 +36,7 @@ class DisparityMetric(Metric):
     better. Per item: minus the sample's own EPE, so that higher is better for accuracy-aware ranking."""
 
     task = "stereo"
+    summary_keys = ("EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE")
 
     class Config(ProviderConfig):
         pass
