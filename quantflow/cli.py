@@ -2,7 +2,8 @@
 `quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml` and `quantflow list [KIND]`.
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
-Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed.
+Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed,
+130 interrupted, 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -78,11 +79,7 @@ def _check(args) -> int:
     from quantflow.config import load_config
     from quantflow.core.output_safety import check_run_output
     from quantflow.core.progress import console
-    from quantflow.pipeline.workflow import (
-        build_stages,
-        check_every_sample,
-        prepare_model,
-    )
+    from quantflow.pipeline.workflow import build_stages, check_every_sample, prepare_model
 
     config = load_config(args.config, args.overrides)
     check_run_output(config.output, config.inputs())

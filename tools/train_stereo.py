@@ -48,9 +48,7 @@ import make_motorcycle_middlebury as middlebury  # noqa: E402
 import make_stereo_dataset as stereo_data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import (
-    convert_variables_to_constants_v2,  # noqa: E402
-)
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
 SEED = 5150
 STRIDE = 4

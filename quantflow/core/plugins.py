@@ -57,9 +57,7 @@ def load_config_plugins(entries: Any, base_dir: Path) -> None:
 
 def load_installed_plugins() -> None:
     """Import the modules installed packages declare under `quantflow.plugins`, once per process."""
-    from importlib.metadata import (
-        entry_points,  # reads every installed package's metadata: only when needed
-    )
+    from importlib.metadata import entry_points  # reads every installed package's metadata: only when needed
 
     global _installed_loaded
     if _installed_loaded:

@@ -21,14 +21,7 @@ import yaml
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.output_safety import IMPORT_HEADER, check_import_output
 from quantflow.core.rundir import write_text_atomic
-from quantflow.importers import (
-    Where,
-    leftovers,
-    required_list,
-    required_mapping,
-    under,
-    unmapped,
-)
+from quantflow.importers import Where, leftovers, required_list, required_mapping, under, unmapped
 from quantflow.importers.accuracy_checker import first_entry, import_model
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,7 @@ import numpy as np
 
 from quantflow import __version__
 from quantflow.backends.openvino.graph import count_ops
-from quantflow.backends.openvino.runner import (
-    OpenVINORunner,
-    check_device,
-    runs_in_int8,
-)
+from quantflow.backends.openvino.runner import OpenVINORunner, check_device, runs_in_int8
 from quantflow.backends.openvino.sources import (
     conform_input,
     ir_artifact,

@@ -19,12 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.backends.openvino.graph import quantized_operations
-from quantflow.quantizers.base import (
-    QUANTIZERS,
-    CalibrationData,
-    QuantizationOutcome,
-    ValidationData,
-)
+from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 from quantflow.quantizers.default import DefaultQuantization
 
 log = logging.getLogger(__name__)
@@ -83,9 +78,7 @@ class SearchTrace(logging.Handler):
 
 def _compress_weights(model):
     """Fold weight FakeQuantize nodes into int8 constants, as NNCF does to the models it returns."""
-    from openvino._offline_transformations import (
-        compress_quantize_weights_transformation,
-    )
+    from openvino._offline_transformations import compress_quantize_weights_transformation
 
     compress_quantize_weights_transformation(model)
     return model
@@ -115,9 +108,7 @@ class AccuracyAwareQuantization(DefaultQuantization):
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         import nncf
         import openvino as ov
-        from nncf.quantization.advanced_parameters import (
-            AdvancedAccuracyRestorerParameters,
-        )
+        from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
         c = self.config
         searched = len(validation.ids)

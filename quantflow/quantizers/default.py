@@ -7,13 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.core.config_base import StrictModel
-from quantflow.quantizers.base import (
-    QUANTIZERS,
-    CalibrationData,
-    QuantizationOutcome,
-    Quantizer,
-    ValidationData,
-)
+from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, Quantizer, ValidationData
 from quantflow.quantizers.ignored_scope import IgnoredScopeConfig
 
 
@@ -53,10 +47,7 @@ class DefaultQuantization(Quantizer):
         }, kept
 
     def advanced_parameters(self):
-        from nncf.quantization.advanced_parameters import (
-            AdvancedQuantizationParameters,
-            OverflowFix,
-        )
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
         return AdvancedQuantizationParameters(overflow_fix=OverflowFix(self.config.overflow_fix))
 

@@ -10,7 +10,6 @@ from quantflow.core.provenance import versions_text
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 
 
-
 def fmt_value(value: float | None, signed: bool = False) -> str:
     """Four decimals (signed for deltas), a dash where a value is undefined."""
     if value is None:

@@ -16,12 +16,7 @@ from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Pipeline
 from quantflow.preprocessing.steps import Color, Layout, Normalize, Resize
 from quantflow.tasks.keypoints.coco_keypoints import CocoKeypoints, crop_region
-from quantflow.tasks.keypoints.heatmaps import (
-    Heatmaps,
-    KeypointCoordinates,
-    Keypoints,
-    heatmap_peaks,
-)
+from quantflow.tasks.keypoints.heatmaps import Heatmaps, KeypointCoordinates, Keypoints, heatmap_peaks
 
 NAMES = [f"k{i}" for i in range(17)]
 

@@ -10,13 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from quantflow.core.rundir import (
-    MARKER,
-    RunFolder,
-    replace_folder,
-    write_json_atomic,
-    write_text_atomic,
-)
+from quantflow.core.rundir import MARKER, RunFolder, replace_folder, write_json_atomic, write_text_atomic
 from tests.conftest import ROOT
 
 

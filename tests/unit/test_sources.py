@@ -20,9 +20,7 @@ INPUT = np.random.default_rng(1).uniform(-1, 1, size=(1, 32, 32, 3)).astype(np.f
 def tf_models(tmp_path_factory) -> dict[str, Path | np.ndarray]:
     """One small Keras net exported as SavedModel, frozen graph and TFLite, plus its reference output."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf.keras.utils.set_random_seed(0)
     inputs = tf.keras.Input((32, 32, 3), name="image")

@@ -24,9 +24,7 @@ def tf_models(tmp_path_factory) -> dict:
     """Conv+dense net with a [1,64,4] box head and a [1,64,3] softmax score head, as SavedModel, .keras and
     frozen .pb, plus calibration samples, other test samples and the Keras outputs on them."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf.keras.utils.set_random_seed(0)
     image = tf.keras.Input((32, 32, 3), name="image")

@@ -16,12 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from quantflow.core.adapter import (
-    ADAPTERS,
-    DatasetAdapter,
-    fingerprint_files,
-    read_image,
-)
+from quantflow.core.adapter import ADAPTERS, DatasetAdapter, fingerprint_files, read_image
 from quantflow.core.config_base import ExistingPath, ProviderConfig
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.geometry import Geometry
