@@ -9,6 +9,7 @@ folder without the marker.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -104,7 +105,7 @@ class RunFolder:
         self._claim: Claim | None = None
 
     def __enter__(self) -> "RunFolder":
-        self._created = [p for p in (self.output.parent, *self.output.parent.parents) if not os.path.lexists(p)]
+        self._created = missing_folders(self.output.parent)
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             remove_stale(self.output)
@@ -127,15 +128,22 @@ class RunFolder:
         finally:
             self._claim.remove()
             if not os.path.lexists(self.output):
-                self._remove_created_parents()
+                remove_empty_folders(self._created)
 
-    def _remove_created_parents(self) -> None:
-        """Folders this run created above its output, removed again (deepest first) while they are empty."""
-        for folder in self._created:
-            try:
-                folder.rmdir()
-            except OSError:
-                return
+
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first: what `mkdir(parents=True)` is about
+    to create, so that a run that ends with nothing to show can take them away again."""
+    return list(itertools.takewhile(lambda p: not os.path.lexists(p), (folder, *folder.parents)))
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove folders a run created (deepest first) as long as they are empty, so never anyone else's."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def replace_folder(finished: Path, target: Path) -> None:

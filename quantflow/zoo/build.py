@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from pathlib import Path
 from quantflow.config import apply_override, load_config
 from quantflow.core.errors import QuantflowError, UserInputError, shown
 from quantflow.core.output_safety import check_zoo_output
-from quantflow.core.rundir import remove_stale, replace_folder
+from quantflow.core.rundir import missing_folders, remove_empty_folders, remove_stale, replace_folder
 from quantflow.pipeline.cache import files_digest
 from quantflow.pipeline.workflow import build_stages
 from quantflow.zoo.card import write_index
@@ -224,21 +223,12 @@ def _same_file(handle, path: Path) -> bool:
 def make_zoo_folder(zoo: Path) -> list[Path]:
     """Create the zoo folder; return the folders this created (deepest first), so a build that made nothing can
     take them away again."""
-    created = list(itertools.takewhile(lambda p: not os.path.lexists(p), (zoo, *zoo.parents)))
+    created = missing_folders(zoo)
     try:
         zoo.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserInputError(f"--zoo {shown(zoo)}: cannot be created: {exc.strerror or exc}") from None
     return created
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove folders this build created, deepest first, as long as they are empty (never anyone else's)."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
 
 
 def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False, overrides: list[str] = (),
@@ -257,7 +247,7 @@ def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False
             _build(plans, zoo, jobs, force, overrides, report, outcomes, zoo_existed=not created)
     finally:
         if created and not any(o.status == "built" for o in outcomes):
-            remove_empty(created)
+            remove_empty_folders(created)
     return outcomes
 
 
