@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from quantflow.core.errors import UserInputError, shown
+from quantflow.core.provenance import file_sha256
 
 ENTRY_POINT_GROUP = "quantflow.plugins"
 
@@ -98,7 +99,7 @@ def _load_file(entry: str, base_dir: Path, where: str) -> None:
 
 def _record(module: ModuleType) -> None:
     file = Path(module.__file__) if getattr(module, "__file__", None) else None
-    digest = hashlib.sha256(file.read_bytes()).hexdigest() if file and file.is_file() else None
+    digest = file_sha256(file) if file and file.is_file() else None
     _loaded.setdefault(module.__name__, LoadedPlugin(module.__name__, str(file) if file else None, digest))
 
 

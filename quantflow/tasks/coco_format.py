@@ -43,6 +43,11 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_box(value: Any) -> bool:
+    """A COCO box: a list of four finite numbers [x, y, width, height] (sizes are checked separately)."""
+    return isinstance(value, list) and len(value) == 4 and all(is_number(v) for v in value)
+
+
 class CocoChecker:
     """Checks one parsed json; every message starts with `where: file:` and names the entry's index and id."""
 
@@ -124,7 +129,7 @@ class CocoChecker:
         if not (is_number(ann["area"]) and ann["area"] >= 0):
             self.fail(f"{where}: area must be a finite number >= 0, got {shown(repr(ann['area']))}")
         box = ann["bbox"]
-        if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
+        if not is_box(box):
             self.fail(f"{where}: bbox must be four finite numbers [x, y, width, height], got {shown(box)}")
         if box[2] <= 0 or box[3] <= 0:
             self.fail(f"{where}: bbox {box} has no area (width and height must be > 0)")

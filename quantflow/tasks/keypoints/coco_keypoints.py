@@ -18,7 +18,7 @@ from quantflow.core.adapter import ADAPTERS, DatasetAdapter, fingerprint_files
 from quantflow.core.config_base import ExistingFile, ExistingFolder, ProviderConfig
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.geometry import Geometry
-from quantflow.tasks.coco_format import is_number, load_coco, read_coco_image
+from quantflow.tasks.coco_format import is_box, is_number, load_coco, read_coco_image
 from quantflow.tasks.keypoints.heatmaps import Keypoints
 
 VISIBILITY_FLAGS = {0, 1, 2}
@@ -139,7 +139,7 @@ class CocoKeypoints(DatasetAdapter):
             if not isinstance(entry, dict) or not {"image_id", "bbox", "score"} <= set(entry):
                 raise UserInputError(f"dataset.detections: [{index}] lacks image_id, bbox or score")
             box, score = entry["bbox"], entry["score"]
-            if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)) or not is_number(score):
+            if not is_box(box) or not is_number(score):
                 raise UserInputError(f"dataset.detections: [{index}] needs bbox [x, y, width, height] and score as "
                                      f"finite numbers, got bbox {shown(box)}, score {shown(score)}")
             if not isinstance(entry["image_id"], int) or entry["image_id"] not in self.coco.imgs:
