@@ -1,5 +1,6 @@
 """Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]`, `quantflow zoo`,
-`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml` and `quantflow list [KIND]`.
+`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml`, `quantflow list [KIND]` and
+`quantflow schema` (report.json's JSON Schema).
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
 Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed,
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from quantflow import __version__
-from quantflow.core.errors import QuantflowError, Terminated, shown
+from quantflow.core.errors import QuantflowError, Terminated, one_line
 from quantflow.listing import KINDS, as_markdown, as_text, load_plugins_of
 
 
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     lister.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: tables, as in "
                         "the README's config reference")
     lister.add_argument("--config", type=Path, help="import this config's plugins first, so theirs are listed too")
+    commands.add_parser("schema", help="the JSON Schema of report.json", description="print the JSON Schema of "
+                        "the run report (report.json), for tools that read it; docs/report.schema.json holds a copy")
     return parser
 
 
@@ -76,33 +79,25 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _check(args) -> int:
-    from quantflow.config import load_config
-    from quantflow.core.output_safety import check_run_output
+    from quantflow import api
     from quantflow.core.progress import console
-    from quantflow.pipeline.workflow import build_stages, check_every_sample, prepare_model
 
-    config = load_config(args.config, args.overrides)
-    check_run_output(config.output, config.inputs())
-    stages = build_stages(config)
-    prepare_model(config, stages)
-    check_every_sample(stages)
-    console.print(f"[green]ok[/green] {args.config}: model {config.model.name}, {len(stages.evaluation_ids)} "
-                  f"{stages.dataset.sample_noun} to evaluate, {len(stages.calibration_ids)} "
-                  f"{stages.calibration_source.sample_noun} to calibrate, input "
-                  f"{list(stages.pipeline.spec.shape)} {stages.pipeline.spec.dtype}")
+    found = api.check(args.config, args.overrides)
+    console.print(f"[green]ok[/green] {args.config}: model {found.config.model.name}, {found.evaluation_samples} "
+                  f"{found.sample_noun} to evaluate, {found.calibration_samples} {found.calibration_noun} to calibrate, "
+                  f"input "
+                  f"{list(found.input_shape)} {found.input_dtype}")
     return 0
 
 
 def _quantize(args) -> int:
-    from quantflow.config import load_config
+    from quantflow import api
     from quantflow.core.progress import console
-    from quantflow.pipeline.workflow import run_quantize
     from quantflow.report.markdown import terminal_table
 
-    config = load_config(args.config, args.overrides)
-    report = run_quantize(config)
+    report = api.quantize(args.config, args.overrides)
     console.print(terminal_table(report))
-    console.print(f"run folder: {config.output}")
+    console.print(f"run folder: {report.config['output']}")
     return 0
 
 
@@ -165,9 +160,13 @@ def _list(args) -> int:
     return 0
 
 
-def one_line(message: object) -> str:
-    """A message as one printable line: line breaks joined with '; ', other control characters escaped."""
-    return shown("; ".join(line.strip() for line in str(message).splitlines() if line.strip()))
+def _schema(args) -> int:
+    import json
+
+    from quantflow.report.model import report_schema
+
+    sys.stdout.write(json.dumps(report_schema(), indent=1) + "\n")
+    return 0
 
 
 def _terminate_handler(main_pid: int):
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo,
-                "import-pot": _import_pot, "list": _list}[args.command](args)
+                "import-pot": _import_pot, "list": _list, "schema": _schema}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code

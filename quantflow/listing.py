@@ -161,7 +161,7 @@ def _code(default: str) -> str:
 
 def load_plugins_of(path: Path) -> None:
     """Import the plugins a config names without validating the rest, which may still be incomplete."""
-    from quantflow.config import parse_yaml, read_config_text
+    from quantflow.config.loader import parse_yaml, read_config_text
 
     raw = parse_yaml(read_config_text(path), shown(path))
     load_config_plugins(raw.get("plugins") if isinstance(raw, dict) else None, path.parent.resolve())

@@ -145,7 +145,7 @@ def assert_pinned(report: dict, config: str) -> None:
             assert _same_figures(got.get(part), pinned["results"][name][part]), \
                 f"{config} {name} {part} moved: {got.get(part)}"
     for precision in ("FP32", "INT8") if same_machine else ("FP32",):
-        artifact = report["artifacts"][precision]
+        artifact = report["results"][precision]["artifact"]
         assert {"bytes": artifact["bytes"], "sha256": artifact["sha256"]} == pinned["artifacts"][precision]
     if same_machine:
         assert report["quantization"]["fake_quantize_nodes"] == pinned["fake_quantize_nodes"]

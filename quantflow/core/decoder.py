@@ -3,6 +3,7 @@ model input's terms."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,15 @@ class Decoder:
     def class_labels(self) -> range | None:
         """The class indices the bound model can emit, when its outputs tell (a score column per class)."""
         return None
+
+    def graph_postprocess(self) -> tuple[int, Callable] | None:
+        """When processing is embedded: (index of the output it starts from, a function turning that OpenVINO
+        output into a new one) for the first decoding step built into the graph, or None to build nothing."""
+        return None
+
+    def embedded_decoder(self) -> Decoder:
+        """An unbound decoder for the outputs of a model with `graph_postprocess` built in."""
+        return type(self)(self.config)
 
 
 def find_output(outputs: list[OutputInfo], name: str | None, rank_shape: tuple[int | None, ...], role: str,

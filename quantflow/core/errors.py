@@ -6,6 +6,11 @@ def shown(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
 
+def one_line(message: object) -> str:
+    """A message as one printable line: line breaks joined with '; ', other control characters escaped."""
+    return shown("; ".join(line.strip() for line in str(message).splitlines() if line.strip()))
+
+
 class QuantflowError(Exception):
     """Base of every error quantflow raises on purpose."""
 

@@ -64,13 +64,15 @@ class Metric:
     (or `session`, to overlap their work with inference); per-item values cost time and only accuracy-aware
     searches ask for them.
 
-    predictions: [N, 7] float64 rows (image_id, x, y, w, h, score, category_id) in original pixels,
-    the array layout pycocotools' `loadRes` takes.
+    predictions: the result rows of the pass, column 0 the sample id, the other columns as the metric's task
+    lays them out (see the task's `task.py`).
     """
 
     Config: type
     task: str = "detection"
     summary_keys: tuple[str, ...] = ()  # the summary values tables show, in order (the summary may hold more)
+    main: str = ""  # the summary value accuracy targets and deltas refer to
+    higher_is_better: bool = True  # the direction of `main`
 
     def __init__(self, config) -> None:
         self.config = config

@@ -3,7 +3,7 @@
 An output (run folder, zoo folder, imported config) is refused when it is or holds one of the run's inputs, when
 it lies inside an input folder, when it lies under a file or cannot be created, and when it exists but is not
 something quantflow wrote. quantflow recognises its own outputs by a marker: `report.json` with
-`"schema": "quantflow.run/1"` in a run folder, `index.json` with `"schema": "quantflow.zoo/1"` in a zoo, the
+`"schema": "quantflow.run/N"` in a run folder, `index.json` with `"schema": "quantflow.zoo/1"` in a zoo, the
 header line of an imported config.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from quantflow.core.errors import UserInputError, shown
 
-RUN_SCHEMA = "quantflow.run/1"
+RUN_SCHEMA = "quantflow.run/2"
+RUN_SCHEMAS = ("quantflow.run/1", RUN_SCHEMA)  # every version a run folder of quantflow's may carry
 ZOO_SCHEMA = "quantflow.zoo/1"
 IMPORT_HEADER = "# Imported by `quantflow import-pot`"
 
@@ -102,7 +103,7 @@ def is_run_folder(folder: Path) -> bool:
     """A run folder quantflow wrote: report.json with the run schema, or (earlier versions) with both
     `config_hash` and `versions.quantflow`."""
     report = _json_mapping(folder / "report.json")
-    if report.get("schema") == RUN_SCHEMA:
+    if report.get("schema") in RUN_SCHEMAS:
         return True
     return "config_hash" in report and isinstance(report.get("versions"), dict) and "quantflow" in report["versions"]
 

@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 TEMPORARY = re.compile(r"\.([0-9a-f]{64})\.(\d+)\.npz")  # `.KEY.PID.npz`: an entry being written by process PID
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantflow"
-
-
 def files_digest(path: Path) -> str:
     """sha256 over a model file, or over every file of a model folder (SavedModel) with relative names."""
     digest = hashlib.sha256()

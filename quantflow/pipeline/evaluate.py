@@ -6,15 +6,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from quantflow.backends.openvino.runner import OpenVINORunner, bounded_map
+from quantflow.backends.openvino.runner import bounded_map
+from quantflow.backends.openvino.speed import SpeedConfig
 from quantflow.core.adapter import DatasetAdapter
 from quantflow.core.decoder import Decoder
 from quantflow.core.metric import Metric, MetricResult, MetricSession
 from quantflow.core.progress import progress_bar
+from quantflow.core.runner import Runner
 from quantflow.preprocessing import Pipeline
+from quantflow.report.model import Variant
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Predictions:
         return len(self.image_ids) / self.seconds if self.seconds else 0.0
 
 
-def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
+def predict(runner: Runner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
             decoder: Decoder, label: str, session: MetricSession | None = None) -> Predictions:
     """Result rows of every sample; memory holds only the rows and a few samples in flight. With a metric
     `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass."""
@@ -67,7 +71,7 @@ def predict(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int
                        sizes)
 
 
-def scored_pass(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
+def scored_pass(runner: Runner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
                 decoder: Decoder, label: str, metric: Metric, ground_truth,
                 per_item: bool = False) -> tuple[Predictions, MetricResult]:
     """`predict` with the metric fed as samples finish: the pass and its score."""
@@ -75,8 +79,34 @@ def scored_pass(runner: OpenVINORunner, dataset: DatasetAdapter, image_ids: list
     return predict(runner, dataset, image_ids, pipeline, decoder, label, session), session.result()
 
 
-def result_entry(metric: MetricResult, predictions: Predictions) -> dict:
-    """The report entry of one evaluated model: metric summary and breakdown, result count, evaluation rate."""
-    return {"metrics": metric.summary, "breakdown": metric.breakdown, "breakdown_label": list(metric.breakdown_label),
-            "results": int(len(predictions.rows)), "images_per_second": predictions.images_per_second,
-            "curves": metric.curves}
+def variant(kind: str, precision: str, metric: MetricResult, predictions: Predictions, **details) -> Variant:
+    """The report row of one evaluated model: metric summary and breakdown, result count, evaluation rate, and
+    `details` (speed, artifact, ...) as `report.model.Variant` names them."""
+    return Variant(kind=kind, precision=precision, metrics=metric.summary, breakdown=metric.breakdown,
+                   breakdown_label=metric.breakdown_label, results=int(len(predictions.rows)),
+                   images_per_second=predictions.images_per_second, curves=metric.curves, **details)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What every variant of a run (OpenVINO, embedded, TFLite) is judged with: the same samples,
+    preprocessing, decoder, metric and ground truth, on one device with one speed setting."""
+
+    dataset: DatasetAdapter
+    pipeline: Pipeline
+    decoder: Decoder
+    metric: Metric
+    ids: list[int]
+    ground_truth: Any
+    device: str
+    speed: SpeedConfig
+
+    def score(self, runner: Runner, label: str, decoder: Decoder | None = None,
+              pipeline: Pipeline | None = None) -> tuple[Predictions, MetricResult]:
+        """One scored pass of `runner` (with another decoder or preprocessing where the model differs)."""
+        return scored_pass(runner, self.dataset, self.ids, pipeline or self.pipeline, decoder or self.decoder, label,
+                           self.metric, self.ground_truth)
+
+    def first_sample(self):
+        """The first evaluated sample (pixels, geometry): what speed is measured on."""
+        return self.dataset.load_sample(self.ids[0])

@@ -13,7 +13,7 @@ import numpy as np
 
 from quantflow import __version__
 from quantflow.backends.openvino.graph import count_ops
-from quantflow.backends.openvino.runner import OpenVINORunner, check_device, runs_in_int8
+from quantflow.backends.openvino.runner import OpenVINORunner, check_device, compile_exact, feed, runs_in_int8
 from quantflow.backends.openvino.sources import (
     conform_input,
     ir_artifact,
@@ -23,27 +23,35 @@ from quantflow.backends.openvino.sources import (
     source_format,
 )
 from quantflow.backends.openvino.speed import measure_speed
-from quantflow.backends.tflite.stage import TF_FORMATS, TFLiteStage
 from quantflow.config import Config
 from quantflow.core.adapter import ADAPTERS, DatasetAdapter
 from quantflow.core.decoder import DECODERS, Decoder
 from quantflow.core.errors import QuantflowError, TargetNotReachedError, UserInputError
 from quantflow.core.metric import METRICS, Metric, MetricResult, MetricSession
-from quantflow.core.output_safety import RUN_SCHEMA, check_run_output
+from quantflow.core.output_safety import check_run_output
 from quantflow.core.plugins import loaded_plugins
 from quantflow.core.progress import progress_bar
 from quantflow.core.provenance import cpu_info, versions
 from quantflow.core.rundir import RunFolder
 from quantflow.core.subsets import seeded_subset
+from quantflow.core.task import TASKS, Task
 from quantflow.pipeline.cache import PredictionCache, files_digest, reference_key
-from quantflow.pipeline.embedded import evaluate_embedded
-from quantflow.pipeline.evaluate import Predictions, predict, result_entry, scored_pass
+from quantflow.pipeline.embedded_variants import embedded_variants
+from quantflow.pipeline.evaluate import Evaluation, Predictions, predict, scored_pass, variant
+from quantflow.pipeline.tflite_variants import TFLiteSource, TFLiteVariants, check_tflite_source
 from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
-from quantflow.report.markdown import write_reports
-from quantflow.tasks.detection.image_folder import ImageFolder
-from quantflow.tasks.detection.pseudo_labels import pseudo_ground_truth
-from quantflow.tasks.stereo.disparity_maps import write_disparity_maps
+from quantflow.report.model import (
+    CalibrationInfo,
+    DatasetInfo,
+    MetricInfo,
+    ModelInfo,
+    Pictures,
+    Quantization,
+    Report,
+    Split,
+)
+from quantflow.report.write import write_reports
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,7 @@ log = logging.getLogger(__name__)
 class Stages:
     """Every provider a run needs, built (and so validated) before any heavy work starts."""
 
+    task: Task
     dataset: DatasetAdapter
     pipeline: Pipeline
     decoder: Decoder
@@ -75,7 +84,8 @@ def build_stages(config: Config) -> Stages:
                                  f"{config.dataset.type} is a {dataset.task} dataset")
     calibration_source = dataset
     if config.calibration.images:
-        calibration_source = ImageFolder.from_folder(config.calibration.images, "calibration.images")
+        calibration_source = ADAPTERS.get("image_folder", "calibration.images").from_folder(
+            config.calibration.images, "calibration.images")
     elif config.calibration.dataset:
         try:
             calibration_source = ADAPTERS.get(config.calibration.dataset.type, "")(config.calibration.dataset)
@@ -85,8 +95,9 @@ def build_stages(config: Config) -> Stages:
         config.quantization.openvino)
     evaluation_ids = seeded_subset(dataset.ids(), config.evaluation.max_images, config.evaluation.seed,
                                    "evaluation.max_images")
-    search_ids, test_ids = _search_and_test(evaluation_ids, config.quantization.openvino)
+    search_ids, test_ids = quantizer.split(evaluation_ids)
     return Stages(
+        task=TASKS.get(dataset.task, "dataset.type")(),
         dataset=dataset,
         pipeline=Pipeline(config.preprocessing.steps, config.preprocessing.pack if dataset.views == 2 else None),
         decoder=decoder,
@@ -99,16 +110,6 @@ def build_stages(config: Config) -> Stages:
         search_ids=search_ids,
         test_ids=test_ids,
     )
-
-
-def _search_and_test(evaluation_ids: list[int], settings) -> tuple[list[int], list[int]]:
-    """Split evaluation images into the accuracy-aware search split and a held-out test split (seeded)."""
-    fraction = getattr(settings, "test_fraction", 0.0)
-    if not fraction:
-        return list(evaluation_ids), []
-    test = set(seeded_subset(evaluation_ids, max(1, round(len(evaluation_ids) * fraction)), settings.split_seed,
-                             "quantization.openvino.test_fraction"))
-    return [i for i in evaluation_ids if i not in test], sorted(test)
 
 
 def prepare_model(config: Config, stages: Stages):
@@ -201,11 +202,17 @@ class Run:
         return self.stages.dataset.ground_truth(), "dataset annotations"
 
     def pseudo_labels(self, fp32: Predictions):
-        """Annotation-free mode: the FP32 predictions above the threshold, and what they are."""
+        """Annotation-free mode: the task's ground truth made of the FP32 results above the threshold."""
         sizes = {i: fp32.sizes.get(i) or self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
         threshold = self.config.dataset.pseudo_label_threshold
         reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
-        return pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+        return self.stages.task.pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+
+    def evaluation(self, ground_truth) -> Evaluation:
+        """What every variant of this run is judged with."""
+        s, c = self.stages, self.config.evaluation
+        return Evaluation(s.dataset, s.pipeline, s.decoder, s.metric, s.evaluation_ids, ground_truth, c.device,
+                          c.speed)
 
     def validation(self, fp32: Predictions, fp32_metric: MetricResult, ground_truth) -> ValidationData | None:
         """The search split and its scorer; an FP32 model is scored from the FP32 reference, not run again."""
@@ -224,21 +231,43 @@ class Run:
         return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,
                               fp32_metric.higher_is_better)
 
-    def speed(self, fp32_model, int8_model) -> dict:
-        """Latency and throughput of both precisions on the first evaluation image, measured back to back."""
+    def speed(self, models: dict) -> dict:
+        """Latency and throughput of each model on the first evaluation image, measured back to back."""
         settings = self.config.evaluation.speed
         if not settings.enabled:
-            return {"FP32": {}, "INT8": {}}
+            return dict.fromkeys(models)
         s = self.stages
         tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
-        device = self.config.evaluation.device
-        return {name: measure_speed(m, tensor, device, settings) for name, m in
-                (("FP32", fp32_model), ("INT8", int8_model))}
+        return {name: measure_speed(m, tensor, self.config.evaluation.device, settings) for name, m in models.items()}
+
+    def pictures(self, models: dict, folder) -> Pictures:
+        """The task's pictures of a few evaluation samples, each decoded by FP32 and INT8 exactly."""
+        s, device = self.stages, self.config.evaluation.device
+        compiled: dict = {}  # compiled on first use: most tasks draw no pictures
+
+        def decode(name: str, sample_id: int):
+            if name not in compiled:
+                compiled[name] = compile_exact(models[name], device)
+            model = compiled[name]
+            tensors, geometry = s.pipeline(*s.dataset.load_sample(sample_id))
+            outputs = model(feed(tensors))
+            return s.decoder.decode([outputs[port] for port in model.outputs]), geometry
+
+        entries = s.task.pictures(decode, s.dataset, s.evaluation_ids[: self.config.evaluation.maps], folder)
+        return Pictures(title=s.task.pictures_title, note=s.task.pictures_note, entries=entries)
+
+    def tflite_variants(self, evaluation: Evaluation, fp32_metric: MetricResult, folder):
+        c = self.config
+        calibration = self.calibration()
+        source = TFLiteSource(c.model.source, c.model.name, next(iter(c.model.inputs), None),
+                              list(c.model.outputs) or None,
+                              np.concatenate([calibration.to_input(i) for i in calibration.ids]))
+        return TFLiteVariants(evaluation, c.quantization.tflite, source, folder).build(fp32_metric)
 
     def check_tflite_source(self) -> None:
-        if self.config.quantization.tflite and source_format(self.config.model.source) not in TF_FORMATS:
-            raise UserInputError(f"quantization.tflite: needs a TF source ({' or '.join(TF_FORMATS)}), got "
-                                 f"{source_format(self.config.model.source)} {self.config.model.source.name}")
+        if self.config.quantization.tflite:
+            source = self.config.model.source
+            check_tflite_source(source_format(source), source.name, self.stages.pipeline)
 
     def calibration(self) -> CalibrationData:
         source, pipeline = self.stages.calibration_source, self.stages.pipeline
@@ -251,12 +280,33 @@ class Run:
             return 0
         return len(set(s.calibration_ids) & set(s.evaluation_ids))
 
+    def calibration_info(self, overlap: int) -> CalibrationInfo:
+        c, s = self.config.calibration, self.stages
+        return CalibrationInfo(
+            source=str(c.images or getattr(c.dataset, "annotations", None) or "the evaluation dataset"),
+            subset_size=len(s.calibration_ids), seed=c.seed, ids=s.calibration_ids,
+            files=[s.calibration_source.file_of(i).name for i in s.calibration_ids], overlap_with_evaluation=overlap)
+
+    def dataset_info(self, reference: str) -> DatasetInfo:
+        s = self.stages
+        return DatasetInfo(type=self.config.dataset.type, task=s.task.name, fingerprint=s.dataset.fingerprint(),
+                           images_evaluated=len({s.dataset.file_of(i) for i in s.evaluation_ids}),
+                           samples_evaluated=len(s.evaluation_ids), sample=s.dataset.sample_noun, reference=reference)
+
+    def splits(self, ground_truth, fp32: Predictions, int8: Predictions) -> dict[str, Split]:
+        """Search and held-out test figures of an accuracy-aware run that holds images out."""
+        s, splits = self.stages, {}
+        for name, ids in (("search", s.search_ids), ("test", s.test_ids)) if s.test_ids else ():
+            f, i = (s.metric.evaluate(ground_truth, rows_of(p, ids), ids).value for p in (fp32, int8))
+            splits[name] = Split(images=len(ids), FP32=f, INT8=i, delta=i - f)
+        return splits
+
 
 def _delta(fp32: dict, int8: dict) -> dict:
     return {k: (v - fp32[k] if v is not None and fp32.get(k) is not None else None) for k, v in int8.items()}
 
 
-def run_quantize(config: Config) -> dict:
+def run_quantize(config: Config) -> Report:
     """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
     after saving everything when an accuracy-aware search misses its target."""
     if check_run_output(config.output, config.inputs()):
@@ -296,68 +346,47 @@ def run_quantize(config: Config) -> dict:
         save_ir(outcome.model, int8_xml)
         int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
                                       "INT8 evaluation", ground_truth)
-        speed = run.timed("speed", run.speed, model, outcome.model)
-        maps = (run.timed("disparity_maps", write_disparity_maps, {"FP32": model, "INT8": outcome.model}, s.dataset,
-                          s.pipeline, s.decoder, s.evaluation_ids[: config.evaluation.maps], folder.path / "maps",
-                          config.evaluation.device)
-                if s.dataset.task == "stereo" else [])
-        embedded_results = (run.timed("embedded", evaluate_embedded, run, {"FP32": model, "INT8": outcome.model},
-                                      ground_truth, {"FP32": fp32, "INT8": int8}, folder.path)
-                            if config.preprocessing.embed else {})
-        tflite_results, tflite_notes = ({}, {})
+        models = {"FP32": model, "INT8": outcome.model}
+        speed = run.timed("speed", run.speed, models)
+        pictures = run.timed("pictures", run.pictures, models, folder.path / "maps")
+        evaluation = run.evaluation(ground_truth)
+        results = {
+            "FP32": variant("openvino", "FP32", fp32_metric, fp32, speed=speed["FP32"],
+                            artifact=ir_artifact(fp32_xml, folder.path)),
+            "INT8": variant("openvino", "INT8", int8_metric, int8, speed=speed["INT8"],
+                            artifact=ir_artifact(int8_xml, folder.path)),
+        }
+        if config.preprocessing.embed:
+            results |= run.timed("embedded", embedded_variants, evaluation, s.task, models,
+                                 {"FP32": fp32, "INT8": int8}, folder.path, config.model.name)
+        tflite_notes = None
         if config.quantization.tflite:
-            stage = TFLiteStage(run, config.quantization.tflite, folder.path / "tflite")
-            tflite_results, tflite_notes = run.timed("tflite", stage.build, ground_truth, fp32_metric)
+            tflite_results, tflite_notes = run.timed("tflite", run.tflite_variants, evaluation, fp32_metric,
+                                                     folder.path / "tflite")
+            results |= tflite_results
         run.timings["total"] = time.perf_counter() - started
 
-        splits = {}
-        for name, ids in (("search", s.search_ids), ("test", s.test_ids)) if s.test_ids else ():
-            f, i = (s.metric.evaluate(ground_truth, rows_of(p, ids), ids).value for p in (fp32, int8))
-            splits[name] = {"images": len(ids), "FP32": f, "INT8": i, "delta": i - f}
-
-        report = {
-            "schema": RUN_SCHEMA,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model": {"name": config.model.name, "source": str(config.model.source),
-                      "format": source_format(config.model.source)},
-            "config_hash": config.digest(),
-            "config": config.model_dump(mode="json"),
-            "versions": versions(),
-            "plugins": loaded_plugins(),
-            "cpu": cpu,
-            "dataset": {"type": config.dataset.type, "fingerprint": s.dataset.fingerprint(),
-                        "images_evaluated": len({s.dataset.file_of(i) for i in s.evaluation_ids}),
-                        "samples_evaluated": len(s.evaluation_ids), "sample": s.dataset.sample_noun,
-                        "reference": reference},
-            "metric": {"name": config.metric.type, "main": fp32_metric.main,
-                       "summary_keys": list(s.metric.summary_keys) or list(fp32_metric.summary),
-                       "higher_is_better": fp32_metric.higher_is_better},
-            "calibration": {
-                "source": str(config.calibration.images or getattr(config.calibration.dataset, "annotations", None)
-                              or "the evaluation dataset"),
-                "subset_size": len(s.calibration_ids), "seed": config.calibration.seed,
-                "ids": s.calibration_ids, "files": [s.calibration_source.file_of(i).name for i in s.calibration_ids],
-                "overlap_with_evaluation": overlap,
-            },
-            "quantization": {"algorithm": config.quantization.openvino.algorithm, "fake_quantize_nodes": fake_quantize,
-                             **outcome.details},
-            "splits": splits,
-            "results": {"FP32": {**result_entry(fp32_metric, fp32), "speed": speed["FP32"]},
-                        "INT8": {**result_entry(int8_metric, int8), "speed": speed["INT8"]},
-                        **embedded_results,
-                        **{f"TFLite {variant}": result for variant, result in tflite_results.items()}},
-            "delta": _delta(fp32_metric.summary, int8_metric.summary),
-            "tflite": tflite_notes,
-            "disparity_maps": maps,
-            "fp32_from_cache": run.fp32_cached,
-            "timings_s": run.timings,
-            "artifacts": {"FP32": ir_artifact(fp32_xml, folder.path), "INT8": ir_artifact(int8_xml, folder.path)},
-        }
+        report = Report(
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model=ModelInfo(name=config.model.name, source=str(config.model.source),
+                            format=source_format(config.model.source)),
+            config_hash=config.digest(), config=config.model_dump(mode="json"), versions=versions(),
+            plugins=loaded_plugins(), cpu=cpu, dataset=run.dataset_info(reference),
+            metric=MetricInfo(name=config.metric.type, main=fp32_metric.main,
+                              summary_keys=list(s.metric.summary_keys) or list(fp32_metric.summary),
+                              higher_is_better=fp32_metric.higher_is_better),
+            calibration=run.calibration_info(overlap),
+            quantization=Quantization(algorithm=config.quantization.openvino.algorithm,
+                                      fake_quantize_nodes=fake_quantize, **outcome.details),
+            splits=run.splits(ground_truth, fp32, int8), results=results,
+            delta=_delta(fp32_metric.summary, int8_metric.summary), tflite=tflite_notes, pictures=pictures,
+            fp32_from_cache=run.fp32_cached, timings_s=run.timings,
+        )
         write_reports(folder.path, report)
-    target = outcome.details.get("target")
-    if target and not target["reached"]:
+    target = report.quantization.target
+    if target and not target.reached:
         raise TargetNotReachedError(
-            f"accuracy target not reached ({target['stop_reason']}): best drop on the search split "
-            f"{target['search_drop']:.4f} > max_drop {target['max_drop']} ({target['drop_type']}); "
+            f"accuracy target not reached ({target.stop_reason}): best drop on the search split "
+            f"{target.search_drop:.4f} > max_drop {target.max_drop} ({target.drop_type}); "
             f"the best model and its report are in {config.output}")
     return report

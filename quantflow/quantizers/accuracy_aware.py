@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.backends.openvino.graph import quantized_operations
+from quantflow.core.subsets import seeded_subset
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 from quantflow.quantizers.default import DefaultQuantization
 
@@ -104,6 +105,14 @@ class AccuracyAwareQuantization(DefaultQuantization):
         )
         split_seed: int = 0
         tune_hyperparams: bool = False
+
+    def split(self, evaluation_ids: list[int]) -> tuple[list[int], list[int]]:
+        """A seeded `test_fraction` of the evaluation images is held out of the search."""
+        if not self.config.test_fraction:
+            return super().split(evaluation_ids)
+        count = max(1, round(len(evaluation_ids) * self.config.test_fraction))
+        test = set(seeded_subset(evaluation_ids, count, self.config.split_seed, "quantization.openvino.test_fraction"))
+        return [i for i in evaluation_ids if i not in test], sorted(test)
 
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         import nncf

@@ -47,12 +47,18 @@ class QuantizationOutcome:
 
 
 class Quantizer:
+    """Subclasses declare `Config` and implement `quantize`; one that judges candidates by the metric sets
+    `needs_validation` and may hold images out of its search with `split`."""
+
     Config: type
+    needs_validation: bool = False
 
     def __init__(self, config) -> None:
         self.config = config
 
-    needs_validation: bool = False
+    def split(self, evaluation_ids: list[int]) -> tuple[list[int], list[int]]:
+        """(the images a search judges on, the held-out images judged once at the end)."""
+        return list(evaluation_ids), []
 
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         raise NotImplementedError

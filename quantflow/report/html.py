@@ -2,7 +2,7 @@
 
 Charts are inline SVG and images are data URIs, so the file opens anywhere, offline, and can be mailed alone.
 It shows the accuracy table, per-class AP change and precision-recall curves (detection), per-keypoint error
-(pose), disparity and error maps (stereo), speed, the layers kept in floating point, and provenance.
+(pose), the task's pictures (stereo: disparity and error maps), speed, the layers kept in floating point, and provenance.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 
 from quantflow.core.provenance import versions_text
-from quantflow.core.rundir import write_text_atomic
 from quantflow.report.markdown import accuracy_rows, breakdown_table, evaluated_text
+from quantflow.report.model import Report
 
 COLORS = {"FP32": "#4c72b0", "INT8": "#dd8452"}
 OTHER_COLORS = ("#55a868", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
@@ -93,11 +93,11 @@ def line_chart(lines: dict[str, tuple[list[float], list[float]]], x_label: str, 
     return "".join(parts)
 
 
-def _breakdown(report: dict) -> list[str]:
+def _breakdown(report: Report) -> list[str]:
     table = breakdown_table(report)
     if not table:
         return []
-    part, value_name = report["results"]["FP32"]["breakdown_label"]
+    part, value_name = report.results["FP32"].breakdown_label
     names = [name for name, *_ in table]
     if part == "class":
         return [f"<h2>{escape(value_name)} change per class (INT8 − FP32)</h2>",
@@ -106,73 +106,69 @@ def _breakdown(report: dict) -> list[str]:
     return [f"<h2>{escape(value_name)} per {escape(part)}</h2>", bar_chart(names, series, value_name)]
 
 
-def _curves(report: dict) -> list[str]:
-    lines = {f"{precision} {name}": (curve["recall"], curve["precision"])
-             for precision in ("FP32", "INT8") for name, curve in report["results"][precision].get("curves", {}).items()
-             if curve["recall"]}
+def _curves(report: Report) -> list[str]:
+    lines = {f"{precision} {name}": (curve.recall, curve.precision)
+             for precision in ("FP32", "INT8") for name, curve in report.results[precision].curves.items()
+             if curve.recall}
     if not lines:
         return []
     return ["<h2>Precision-recall (class mean, all areas)</h2>", line_chart(lines, "recall", "precision")]
 
 
-def _maps(report: dict, folder: Path) -> list[str]:
-    if not report.get("disparity_maps"):
+def _pictures(report: Report, folder: Path) -> list[str]:
+    pictures = report.pictures
+    if not pictures.entries:
         return []
-    parts = ["<h2>Disparity maps</h2>", "<p class='note'>FP32 disparity, INT8 disparity (same scale), |INT8 − FP32| "
-             "and INT8 error against the ground truth (0–3 px; black: no ground truth).</p>"]
-    for entry in report["disparity_maps"]:
+    parts = [f"<h2>{escape(pictures.title)}</h2>", f"<p class='note'>{escape(pictures.note)}</p>"]
+    for entry in pictures.entries:
         images = "".join(f'<img alt="{escape(kind)}" title="{escape(kind)}" src="data:image/png;base64,'
                          f'{base64.b64encode((folder / path).read_bytes()).decode()}">'
-                         for kind, path in entry["images"].items())
-        parts.append(f"<p><b>{escape(entry['sample'])}</b>: INT8 − FP32 mean {entry['mean_abs_difference']:.3f} px, "
-                     f"max {entry['max_abs_difference']:.2f} px</p><div class='maps'>{images}</div>")
+                         for kind, path in entry.images.items())
+        parts.append(f"<p><b>{escape(entry.sample)}</b>: {escape(entry.caption)}</p><div class='maps'>{images}</div>")
     return parts
 
 
-def _speed(report: dict) -> list[str]:
-    timed = {name: r["speed"] for name, r in report["results"].items() if r.get("speed")}
+def _speed(report: Report) -> list[str]:
+    timed = {name: r.speed for name, r in report.results.items() if r.speed}
     if not timed:
         return []
     names = list(timed)
     return ["<h2>Speed</h2>",
-            bar_chart(names, {"latency (median)": [timed[n]["latency_ms_median"] for n in names]}, "ms"),
-            bar_chart(names, {"throughput": [timed[n].get("throughput_fps") for n in names]}, "inferences/s")]
+            bar_chart(names, {"latency (median)": [timed[n].latency_ms_median for n in names]}, "ms"),
+            bar_chart(names, {"throughput": [timed[n].throughput_fps for n in names]}, "inferences/s")]
 
 
-def _kept_in_float(report: dict) -> list[str]:
-    quantization = report["quantization"]
-    kept = [(op["name"], op.get("type", ""), "accuracy-aware search") for op in quantization.get("reverted", [])]
-    kept += [(op["name"], op.get("type", ""), "ignored_scope.auto") for op in quantization.get("auto_ignored", [])]
+def _kept_in_float(report: Report) -> list[str]:
+    quantization = report.quantization
+    kept = [(op.name, op.type, "accuracy-aware search") for op in quantization.reverted]
+    kept += [(op.name, op.type, "ignored_scope.auto") for op in quantization.auto_ignored]
     rows = [["operation", "type", "why"], *map(list, kept)] if kept else [["operation"], ["none"]]
     return ["<h2>Layers kept in floating point</h2>", _table(rows)]
 
 
-def _provenance(report: dict) -> list[str]:
-    versions = versions_text(report["versions"])
-    isa = ", ".join(k for k, v in report["cpu"]["isa"].items() if v)
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items())
-    items = [f"config sha256 {report['config_hash']}", f"dataset fingerprint {report['dataset']['fingerprint']}",
-             f"versions: {versions}", f"CPU: {report['cpu']['model']} ({isa})", f"timings: {timings}",
-             f"created {report['created']}"]
+def _provenance(report: Report) -> list[str]:
+    versions = versions_text(report.versions)
+    isa = ", ".join(k for k, v in report.cpu.isa.items() if v)
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings_s.items())
+    items = [f"config sha256 {report.config_hash}", f"dataset fingerprint {report.dataset.fingerprint}",
+             f"versions: {versions}", f"CPU: {report.cpu.model} ({isa})", f"timings: {timings}",
+             f"created {report.created}"]
     return ["<h2>Provenance</h2><ul>", *(f"<li>{escape(i)}</li>" for i in items), "</ul>"]
 
 
-def html_report(report: dict, folder: Path) -> str:
-    title = f"{report['model']['name']}: FP32 vs INT8"
-    dataset = report["dataset"]
+def html_report(report: Report, folder: Path) -> str:
+    """The page; `folder` is the run folder the pictures' paths are relative to."""
+    title = f"{report.model.name}: FP32 vs INT8"
+    dataset = report.dataset
     return "\n".join([
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p class='note'>Dataset {escape(dataset['type'])}: {escape(evaluated_text(dataset))}; "
-        f"reference: {escape(dataset['reference'])}. Metric "
-        f"{escape(report['metric']['name'])}, main {escape(report['metric']['main'])}.</p>",
+        f"<p class='note'>Dataset {escape(dataset.type)}: {escape(evaluated_text(dataset))}; "
+        f"reference: {escape(dataset.reference)}. Metric "
+        f"{escape(report.metric.name)}, main {escape(report.metric.main)}.</p>",
         _table(accuracy_rows(report)),
-        *_breakdown(report), *_curves(report), *_maps(report, folder), *_speed(report), *_kept_in_float(report),
+        *_breakdown(report), *_curves(report), *_pictures(report, folder), *_speed(report), *_kept_in_float(report),
         *_provenance(report),
         "</body></html>",
     ])
-
-
-def write_html(folder: Path, report: dict) -> None:
-    write_text_atomic(folder / "report.html", html_report(report, folder))

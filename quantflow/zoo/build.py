@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantflow.config import apply_override, load_config
+from quantflow.config import load_config
+from quantflow.config.loader import apply_override
 from quantflow.core.errors import QuantflowError, UserInputError, shown
 from quantflow.core.output_safety import check_zoo_output
 from quantflow.core.rundir import missing_folders, remove_empty_folders, remove_stale, replace_folder
@@ -68,7 +69,7 @@ def plan_entry(config_path: Path, overrides: list[str], zoo: Path) -> Plan:
     stages = build_stages(config)
     fingerprint = stages.dataset.fingerprint() + stages.calibration_source.fingerprint()
     key = entry_key(config, fingerprint, files_digest(config.model.source))
-    return Plan(config_path, config.model.name, key, zoo / stages.dataset.task / config.model.name,
+    return Plan(config_path, config.model.name, key, zoo / stages.task.name / config.model.name,
                 config.inputs())
 
 

@@ -31,8 +31,8 @@ def precision_rows(manifest: dict) -> list[dict]:
         delta = None if value is None or reference is None else value - reference
         rows.append({"model": manifest["name"], "task": manifest["task"], "precision": name, "metric": main,
                      "value": value, "delta": delta, "worse_if_delta": "negative" if higher_is_better else "positive",
-                     "bytes": size, "latency_ms": entry.get("speed", {}).get("latency_ms_median"),
-                     "throughput_fps": entry.get("speed", {}).get("throughput_fps")})
+                     "bytes": size, "latency_ms": (entry.get("speed") or {}).get("latency_ms_median"),
+                     "throughput_fps": (entry.get("speed") or {}).get("throughput_fps")})
     return rows
 
 

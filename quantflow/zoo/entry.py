@@ -10,6 +10,8 @@ import argparse
 import hashlib
 import shutil
 import sys
+import traceback
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,13 +19,13 @@ from quantflow.backends.openvino.embed import embedded_decoder
 from quantflow.backends.openvino.runner import OpenVINORunner
 from quantflow.backends.openvino.sources import output_infos, save_ir, source_format
 from quantflow.backends.openvino.speed import measure_speed
-from quantflow.backends.tflite.stage import TF_FORMATS
 from quantflow.config import Config, load_config
-from quantflow.core.errors import QuantflowError
+from quantflow.core.errors import QuantflowError, one_line
 from quantflow.core.provenance import cpu_info, file_sha256, versions
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 from quantflow.core.subsets import seeded_subset
-from quantflow.pipeline.evaluate import predict, scored_pass
+from quantflow.pipeline.evaluate import predict
+from quantflow.pipeline.tflite_variants import TF_FORMATS
 from quantflow.pipeline.workflow import Run, run_quantize
 from quantflow.preprocessing import Pipeline
 from quantflow.zoo.card import model_card
@@ -52,8 +54,8 @@ def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) ->
     import openvino as ov
 
     s, core, results = run.stages, ov.Core(), {}
-    device = run.config.evaluation.device
     ground_truth = run.labels()[0] if s.dataset.has_labels else None  # else made from the FP32 pass
+    device, evaluation = run.config.evaluation.device, None
     sample = s.dataset.load_sample(s.evaluation_ids[0])
     for precision, xml in irs.items():
         model = core.read_model(xml)
@@ -63,13 +65,13 @@ def evaluate_irs(run: Run, irs: dict[str, Path], ids: list[int], speed: bool) ->
             pipeline, decoder = s.pipeline, s.decoder
             decoder.bind(output_infos(model))
         label = f"{precision} evaluation"
-        if not s.dataset.has_labels and ground_truth is None:
+        if ground_truth is None:
             predictions = predict(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label)
             ground_truth, _ = run.pseudo_labels(predictions)
             metric = s.metric.evaluate(ground_truth, predictions.rows, ids)
         else:
-            _, metric = scored_pass(OpenVINORunner(model, device), s.dataset, ids, pipeline, decoder, label, s.metric,
-                                    ground_truth)
+            evaluation = evaluation or replace(run.evaluation(ground_truth), ids=ids)
+            _, metric = evaluation.score(OpenVINORunner(model, device), label, decoder, pipeline)
         results[precision] = {"metrics": metric.summary, "value": metric.value}
         if speed:
             results[precision]["speed"] = measure_speed(model, pipeline(*sample)[0], device,
@@ -107,15 +109,16 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
                               "quick_check": quick[precision]["value"]}
                   for precision, xml in irs.items()}
     manifest = {
-        "name": name, "task": run.stages.dataset.task, "key": key,
+        "name": name, "task": run.stages.task.name, "key": key,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config_file": str(config_path), "config_hash": report["config_hash"], "config": report["config"],
-        "dataset_fingerprint": report["dataset"]["fingerprint"], "calibration": report["calibration"],
-        "versions": versions(), "cpu": cpu_info(), "metric": report["metric"],
-        "quantization": {k: report["quantization"].get(k) for k in ("algorithm", "settings", "reverted",
-                                                                      "auto_ignored", "fake_quantize_nodes")},
+        "config_file": str(config_path), "config_hash": report.config_hash, "config": report.config,
+        "dataset_fingerprint": report.dataset.fingerprint, "calibration": report.calibration.model_dump(mode="json"),
+        "versions": versions(), "cpu": cpu_info(), "metric": report.metric.model_dump(mode="json"),
+        "quantization": report.quantization.model_dump(
+            mode="json", include={"algorithm", "settings", "reverted", "auto_ignored", "fake_quantize_nodes"}),
         "precisions": precisions,
-        "tflite": {k.removeprefix("TFLite "): v for k, v in report["results"].items() if k.startswith("TFLite")},
+        "tflite": {v.precision: {**v.model_dump(mode="json", exclude={"artifact"}), **v.artifact.model_dump()}
+                   for v in report.of_kind("tflite").values()},
         "verify": {"ids": ids, "tolerance": 1e-6},
     }
     write_text_atomic(target / "README.md", model_card(manifest))
@@ -133,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build_entry(args.config, args.overrides, args.target, args.key)
     except QuantflowError as exc:
-        print(f"quantflow: error: {exc}", file=sys.stderr)
+        print(f"quantflow: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a bug, but the zoo's summary still gets one line naming it; the traceback above it
+        traceback.print_exc()
+        print(f"quantflow: error: internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 

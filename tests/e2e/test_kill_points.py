@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from quantflow.core.output_safety import RUN_SCHEMA
 from quantflow.core.rundir import MARKER
 from quantflow.pipeline.cache import PredictionCache
 from quantflow.pipeline.evaluate import Predictions
@@ -101,7 +102,7 @@ def test_killed_run_leaves_nothing_finished_and_the_next_run_completes(
     result = run_cli("quantize", "--config", str(config), *QUICK)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((output / "report.json").read_text())
-    assert report["schema"] == "quantflow.run/1" and {"FP32", "INT8"} <= set(report["results"])
+    assert report["schema"] == RUN_SCHEMA and {"FP32", "INT8"} <= set(report["results"])
     assert {"report.md", "report.html", "FP32/ssd-shapes.xml", "INT8/ssd-shapes.bin"} <= set(snapshot(output))
     assert MARKER not in snapshot(output)
     assert hidden_siblings(output) == [foreign.name], "the killed run's leftovers go, a folder without the marker stays"
@@ -216,5 +217,5 @@ def test_earlier_run_folder_is_replaced_and_the_log_says_so(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"replacingtheearlierrunfolder{earlier}" in "".join(result.stderr.split())
     assert not (earlier / "stale.md").exists()
-    assert json.loads((earlier / "report.json").read_text())["schema"] == "quantflow.run/1"
+    assert json.loads((earlier / "report.json").read_text())["schema"] == RUN_SCHEMA
     assert sorted(p.name for p in earlier.parent.iterdir()) == ["ssd-shapes"]

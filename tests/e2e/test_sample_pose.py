@@ -45,9 +45,9 @@ def test_embedded_processing_agrees_with_external(pose_run) -> None:
     for precision in ("FP32", "INT8"):
         external, merged = report["results"][precision], report["results"][f"{precision} embedded"]
         assert abs(merged["metrics"]["AP"] - external["metrics"]["AP"]) <= 0.01, precision
-        assert merged["keypoint_shift_px"] < 1.0, precision  # mean over keypoints, original pixels
+        assert merged["agreement"]["keypoint shift px"] < 1.0, precision  # mean over keypoints, original pixels
         assert merged["speed"]["latency_ms_median"] > 0 and merged["external_preprocess_ms"] > 0
-        model = ov.Core().read_model(out / merged["path"])
+        model = ov.Core().read_model(out / merged["artifact"]["path"])
         assert model.inputs[0].get_element_type() == ov.Type.u8
         assert model.inputs[0].get_partial_shape().is_dynamic
         assert list(model.outputs[0].get_partial_shape().to_shape()) == [1, 17, 3]
@@ -69,7 +69,7 @@ def test_embedded_resize_agrees_with_external_on_native_resolution_crops(tmp_pat
     for precision in ("FP32", "INT8"):
         external, merged = report["results"][precision], report["results"][f"{precision} embedded"]
         assert abs(merged["metrics"]["AP"] - external["metrics"]["AP"]) <= 0.01, precision
-        assert 0 < merged["keypoint_shift_px"] < 1.0, precision  # a real resize in each: close, not identical
+        assert 0 < merged["agreement"]["keypoint shift px"] < 1.0, precision  # a real resize in each: close, not identical
 
 
 @pytest.mark.parametrize("key", ["dataset", "calibration.dataset"])

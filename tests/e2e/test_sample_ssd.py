@@ -38,10 +38,10 @@ def test_figures_are_the_pinned_ones(default_run) -> None:
 
 def test_int8_ir_is_really_quantized(default_run) -> None:
     out, report = default_run
-    model = ov.Core().read_model(out / report["artifacts"]["INT8"]["path"])
+    model = ov.Core().read_model(out / report["results"]["INT8"]["artifact"]["path"])
     assert sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops()) == \
         report["quantization"]["fake_quantize_nodes"] > 10
-    assert report["artifacts"]["INT8"]["bytes"] < 0.6 * report["artifacts"]["FP32"]["bytes"]
+    assert report["results"]["INT8"]["artifact"]["bytes"] < 0.6 * report["results"]["FP32"]["artifact"]["bytes"]
 
 
 def test_report_carries_provenance_and_speed(default_run) -> None:
@@ -98,13 +98,14 @@ def test_tflite_variants_judged_by_the_same_metric(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     fp32 = report["results"]["FP32"]["metrics"]["AP"]
-    kinds = {name: r["contents"]["kind"] for name, r in report["results"].items() if name.startswith("TFLite")}
+    kinds = {name: r["contents"]["kind"] for name, r in report["results"].items() if r["kind"] == "tflite"}
+    assert all(report["results"][name]["precision"] == kind for name, kind in kinds.items())
     assert kinds == {"TFLite fp32": "fp32", "TFLite dynamic": "dynamic", "TFLite float16": "float16",
                      "TFLite int8": "int8", "TFLite int16x8": "int16x8"}
     assert report["results"]["TFLite fp32"]["metrics"]["AP"] == pytest.approx(fp32, abs=2e-3)
     assert fp32 - report["results"]["TFLite int8"]["metrics"]["AP"] <= 0.05
     for name in kinds:
-        assert (out / "tflite" / report["results"][name]["file"]).is_file()
+        assert (out / report["results"][name]["artifact"]["path"]).is_file()
         assert report["results"][name]["speed"]["latency_ms_median"] > 0
     assert report["tflite"]["mixed_range_outputs"] == []
 

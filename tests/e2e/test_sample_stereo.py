@@ -62,7 +62,7 @@ def test_accuracy_aware_search_on_epe_reports_epe(tmp_path: Path) -> None:
 
 def test_stereo_report_shows_disparity_and_error_maps(stereo_run) -> None:
     out, report = stereo_run
-    maps = report["disparity_maps"]
+    maps = report["pictures"]["entries"]
     assert len(maps) == 3
     for entry in maps:
         assert set(entry["images"]) == {"fp32_disparity", "int8_disparity", "int8_minus_fp32", "int8_error"}
@@ -87,5 +87,5 @@ def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None
     assert_pinned(report, "stereo_motorcycle")
     fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
     assert 0 < fp32["EPE"] < 10 and 0 < int8["EPE"] < 10
-    image = cv2.imread(str(tmp_path / "moto" / report["disparity_maps"][0]["images"]["int8_error"]))
+    image = cv2.imread(str(tmp_path / "moto" / report["pictures"]["entries"][0]["images"]["int8_error"]))
     assert image.shape == (500, 741, 3)

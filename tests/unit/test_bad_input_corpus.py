@@ -459,7 +459,7 @@ CASES: dict[str, tuple[Callable[[Sample], Path], tuple[str, ...], tuple[str, ...
     ),
     "ir-garbage-topology": (
         file_change(garbage_ir(lambda b: b, lambda x: x[: len(x) // 2])),
-        ("model.source: cannot read OpenVINO IR ir.xml:", "mismatch"),
+        ("model.source: cannot read OpenVINO IR ir.xml:",),  # the parser's words depend on where the cut falls
         (),
     ),
     "onnx-garbage": (

@@ -1,4 +1,4 @@
-"""`--help`, `check`, `list` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF."""
+"""`--help`, `check`, `list` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF; and the\nimport layers of the package."""
 
 from __future__ import annotations
 
@@ -46,15 +46,42 @@ def test_benchmark_reports_fp32_speed(tmp_path: Path) -> None:
     assert "FP32" in result.stderr and "INT8" not in result.stderr
 
 
-def test_core_imports_nothing_of_quantflow_outside_core() -> None:
-    """core/ is what every stage stands on; an import from a task, backend or the pipeline would turn that around."""
+# package → the quantflow packages it may import: the folder map read as layers, lowest first. Tasks stand on core
+# alone (the workflow reaches them through the registries), so no stage outside tasks/ knows a task by name.
+LAYERS = {
+    "core": set(),
+    "tasks": {"core"},
+    "preprocessing": {"core"},
+    "importers": {"core"},
+    "report": {"core"},
+    "backends": {"core", "preprocessing"},
+    "quantizers": {"core", "backends"},
+    "config": {"core", "backends", "preprocessing", "quantizers"},
+    "listing": {"core", "config"},
+    "pipeline": {"core", "backends", "preprocessing", "quantizers", "config", "report"},
+    "api": {"core", "config", "pipeline", "report"},
+    "zoo": {"core", "backends", "preprocessing", "config", "pipeline", "report"},
+    "cli": {"core", "config", "importers", "listing", "pipeline", "report", "zoo", "api"},
+    "__main__": {"cli"},
+}
+
+
+def test_packages_import_only_the_layers_below_them() -> None:
+    """core/ is what every stage stands on and tasks/ only on core: an import against the table would turn the
+    architecture around (a task import in the workflow, a backend importing the pipeline, core importing up)."""
     import ast
 
-    upward = []
-    for path in sorted((ROOT / "quantflow" / "core").glob("*.py")):
+    wrong = []
+    for path in sorted((ROOT / "quantflow").rglob("*.py")):
+        relative = path.relative_to(ROOT / "quantflow")
+        package = relative.parts[0] if len(relative.parts) > 1 else relative.stem
         for node in ast.walk(ast.parse(path.read_text())):
             modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            upward += [f"{path.name}: {m}" for m in modules
-                       if m.startswith("quantflow") and not m.startswith("quantflow.core") and m != "quantflow"]
-    assert not upward, upward
+            for module in modules:
+                target = module.split(".")[1] if module.startswith("quantflow.") else None
+                if target and target != package and target not in LAYERS.get(package, set()):
+                    wrong.append(f"{relative}: {module}")
+    assert set(LAYERS) >= {p.stem if p.is_file() else p.name for p in (ROOT / "quantflow").iterdir()
+                           if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())} - {"__init__"}
+    assert not wrong, wrong

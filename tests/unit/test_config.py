@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from quantflow.config import apply_override, load_config
+from quantflow.config import load_config
+from quantflow.config.loader import apply_override
 from quantflow.core.errors import UserInputError
 
 MINIMAL = {

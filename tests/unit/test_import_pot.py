@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from quantflow.config import PreprocessingConfig, QuantizationConfig
+from quantflow.config.schema import PreprocessingConfig, QuantizationConfig
 from quantflow.core.errors import UserInputError
 from quantflow.importers import Where
 from quantflow.importers.accuracy_checker import dataset_section, metric_section

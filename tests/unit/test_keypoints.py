@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from quantflow.backends.openvino.embed import embedded, heatmap_argmax
+from quantflow.backends.openvino.embed import embedded
 from quantflow.core.decoder import OutputInfo
 from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Pipeline
 from quantflow.preprocessing.steps import Color, Layout, Normalize, Resize
 from quantflow.tasks.keypoints.coco_keypoints import CocoKeypoints, crop_region
+from quantflow.tasks.keypoints.heatmap_argmax import heatmap_argmax
 from quantflow.tasks.keypoints.heatmaps import Heatmaps, KeypointCoordinates, Keypoints, heatmap_peaks
 
 NAMES = [f"k{i}" for i in range(17)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from quantflow.core.output_safety import is_run_folder
 from tests.conftest import ROOT, assert_user_error, run_cli
 
 QUICK = ["evaluation.max_images=20", "calibration.subset_size=20", "evaluation.speed.enabled=false"]
@@ -177,3 +178,13 @@ def test_zoo_build_whose_entries_all_fail_leaves_no_zoo(project: Path) -> None:
                      cwd=project)
     assert result.returncode == 4, result.stderr
     assert tree(project.parent) == before
+
+
+@pytest.mark.parametrize("marker", [{"schema": "quantflow.run/1"}, {"schema": "quantflow.run/2"},
+                                    {"config_hash": "0" * 64, "versions": {"quantflow": "0.0.9"}}])
+def test_run_folders_of_every_report_version_are_recognised(tmp_path: Path, marker: dict) -> None:
+    """Run folders written before the typed report (schema /1, or no schema at all) stay replaceable."""
+    (tmp_path / "report.json").write_text(json.dumps(marker))
+    assert is_run_folder(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"schema": "someone.else/1"}))
+    assert not is_run_folder(tmp_path)

@@ -7,20 +7,11 @@ import pytest
 
 from quantflow.core.metric import METRICS
 from quantflow.report.markdown import accuracy_rows, fmt_value, markdown_table
-
-
-def report_with(keys: list[str], main: str, fp32: dict, int8: dict) -> dict:
-    speed = {"latency_ms_median": 2.345, "throughput_fps": 612.34}
-    return {
-        "metric": {"main": main, "summary_keys": keys},
-        "results": {"FP32": {"metrics": fp32, "speed": speed, "images_per_second": 300.0},
-                    "INT8": {"metrics": int8, "speed": {}, "images_per_second": 320.55}},
-        "artifacts": {"FP32": {"bytes": 1_490_000}, "INT8": {"bytes": 750_000}},
-    }
+from tests.unit.reports import make_report
 
 
 def test_columns_are_the_metrics_summary_keys_and_the_delta_is_int8_minus_fp32() -> None:
-    report = report_with(["EPE", "D1-all"], "EPE", {"EPE": 0.9, "D1-all": 4.8, "extra": 1.0},
+    report = make_report(["EPE", "D1-all"], "EPE", {"EPE": 0.9, "D1-all": 4.8, "extra": 1.0},
                          {"EPE": 0.95, "D1-all": 5.5, "extra": 2.0})
     header, fp32, int8 = accuracy_rows(report)
     assert header == ["model", "EPE", "D1-all", "Δ EPE", "latency ms", "FPS", "eval img/s", "size MB"]
@@ -30,12 +21,13 @@ def test_columns_are_the_metrics_summary_keys_and_the_delta_is_int8_minus_fp32()
 
 
 def test_an_undefined_value_is_a_dash() -> None:
-    report = report_with(["AP"], "AP", {"AP": 0.5}, {"AP": None})
+    report = make_report(["AP"], "AP", {"AP": 0.5}, {"AP": None})
     assert accuracy_rows(report)[2][1:3] == ["–", "–"]
     assert fmt_value(-0.00004, signed=True) == "-0.0000" and fmt_value(0.12345) == "0.1235"
 
 
 @pytest.mark.parametrize("name", METRICS.names())
 def test_every_metric_declares_the_summary_keys_tables_show(name: str) -> None:
-    keys = METRICS.get(name, "test").summary_keys
-    assert keys and len(set(keys)) == len(keys)
+    metric = METRICS.get(name, "test")
+    keys = metric.summary_keys
+    assert keys and len(set(keys)) == len(keys) and metric.main in keys

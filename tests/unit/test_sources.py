@@ -9,7 +9,7 @@ import pytest
 
 from quantflow.backends.openvino.runner import compile_exact
 from quantflow.backends.openvino.sources import conform_input, load_model, save_ir
-from quantflow.config import ModelConfig
+from quantflow.config.schema import ModelConfig
 from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import TensorSpec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantflow.backends.tflite.stage import mixed_range_outputs
+from quantflow.backends.tflite.inspect import mixed_range_outputs
 
 
 def test_concatenated_boxes_and_scores_are_flagged() -> None:

@@ -45,3 +45,17 @@ def describe(path: Path) -> dict[str, Any]:
         "inputs": [np.dtype(d["dtype"]).name for d in inputs],
         "outputs": [np.dtype(d["dtype"]).name for d in interpreter.get_output_details()],
     }
+
+
+def mixed_range_outputs(outputs: list[np.ndarray], names: list[str]) -> list[str]:
+    """Outputs whose last axis holds both coordinate-range columns (beyond ±10, e.g. pixels) and score-range
+    columns (within ±1): one per-tensor int8 scale cannot serve both, the trap that makes full-integer
+    detectors find nothing. `outputs` may stack several samples along any leading axis."""
+    mixed = []
+    for name, output in zip(names, outputs):
+        if output.ndim < 2 or output.shape[-1] < 2:
+            continue
+        spans = np.abs(output.reshape(-1, output.shape[-1])).max(axis=0)
+        if spans.max() > 10 and (spans <= 1).any():
+            mixed.append(name)
+    return mixed

@@ -1,4 +1,4 @@
-"""Runs a .tflite model with LiteRT behind the OpenVINORunner interface; integer I/O is hidden from callers."""
+"""Runs a .tflite model with LiteRT as a `core.runner.Runner`; integer I/O is hidden from callers."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ class CocoSession(MetricSession):
         stats[0] = float(precision[precision > -1].mean()) if (precision > -1).any() else -1.0
         summary = {name: defined(v) for name, v in zip(STAT_NAMES, stats)}
         per_image = self.table.per_image_ap() if self.per_item else {}
-        return MetricResult(summary, "AP", _per_class(self.ground_truth, evaluator), per_image,
+        return MetricResult(summary, self.metric.main, _per_class(self.ground_truth, evaluator), per_image,
                             curves=_precision_recall(evaluator))
 
 
@@ -131,6 +131,7 @@ class CocoAP(Metric):
     """
 
     summary_keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+    main = "AP"
 
     class Config(ProviderConfig):
         max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")

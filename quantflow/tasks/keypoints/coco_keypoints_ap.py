@@ -30,6 +30,7 @@ class CocoKeypointsAP(Metric):
 
     task = "keypoints"
     summary_keys = ("AP", "AP50", "AP75", "APm", "APl", "AR")
+    main = "AP"
 
     class Config(ProviderConfig):
         sigmas: list[float] | None = Field(
@@ -48,7 +49,7 @@ class CocoKeypointsAP(Metric):
             results = coco.loadRes(result_entries(rows)) if len(rows) else None
             evaluator = COCOeval(coco, results, "keypoints") if results else None
             if evaluator is None:
-                return MetricResult(dict.fromkeys(STAT_NAMES, 0.0), "AP", {}, {})
+                return MetricResult(dict.fromkeys(STAT_NAMES, 0.0), self.main, {}, {})
             evaluator.params.imgIds = sorted({ground_truth.image_of[i] for i in image_ids})
             evaluator.params.kpt_oks_sigmas = sigmas
             evaluator.params.maxDets = [self.config.max_detections]
@@ -59,7 +60,7 @@ class CocoKeypointsAP(Metric):
         best = _best_matches(evaluator)
         errors = _keypoint_errors(evaluator, best, ground_truth.names)
         oks = _per_sample_oks(evaluator, best) if per_item else {}
-        return MetricResult(summary, "AP", errors, oks, ("keypoint", "mean error px"))
+        return MetricResult(summary, self.main, errors, oks, ("keypoint", "mean error px"))
 
     def _sigmas(self, count: int) -> np.ndarray:
         sigmas = self.config.sigmas if self.config.sigmas is not None else COCO_SIGMAS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from quantflow.core.config_base import ProviderConfig
 from quantflow.core.decoder import DECODERS, Decoder, OutputInfo, find_output
 from quantflow.core.errors import UserInputError
+from quantflow.tasks.keypoints.heatmap_argmax import heatmap_argmax
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,17 @@ class Heatmaps(Decoder):
         coords, peaks = heatmap_peaks(heatmaps, self.config.refine)
         size = np.array(heatmaps.shape[:0:-1], dtype=np.float64)  # (W, H)
         return Keypoints((coords / size)[None], peaks[None])
+
+    def graph_postprocess(self) -> tuple[int, Callable] | None:
+        """HRNet's quarter-pixel argmax can live in the graph; DARK needs the maps, so it stays outside."""
+        if self.config.refine != "quarter":
+            return None
+        return self.index, lambda node: heatmap_argmax(node, self.config.layout)
+
+    def embedded_decoder(self) -> Decoder:
+        if self.config.refine != "quarter":
+            return super().embedded_decoder()
+        return KeypointCoordinates(KeypointCoordinates.Config(type="keypoint_coordinates", output="keypoints"))
 
 
 @DECODERS.register("keypoint_coordinates")

@@ -37,6 +37,8 @@ class DisparityMetric(Metric):
 
     task = "stereo"
     summary_keys = ("EPE", "D1-all", "bad-0.5", "bad-1", "bad-2", "bad-4", "RMSE")
+    main = "EPE"
+    higher_is_better = False
 
     class Config(ProviderConfig):
         pass
@@ -47,10 +49,12 @@ class DisparityMetric(Metric):
         rows = rows[np.isin(rows[:, 0], image_ids)]
         pixels = rows[:, 1].sum()
         if not pixels:
-            return MetricResult(dict.fromkeys(SUMMARY_NAMES, None), "EPE", higher_is_better=False)
+            return MetricResult(dict.fromkeys(SUMMARY_NAMES, None), self.main,
+                                higher_is_better=self.higher_is_better)
         summary = {"EPE": rows[:, 2].sum() / pixels, "D1-all": 100 * rows[:, 4].sum() / pixels}
         summary.update({f"bad-{t:g}": 100 * rows[:, 5 + i].sum() / pixels for i, t in enumerate(BAD_THRESHOLDS)})
         summary["RMSE"] = float(np.sqrt(rows[:, 3].sum() / pixels))
         scores = ({int(r[0]): -(r[2] / r[1]) if r[1] else 0.0 for r in rows} if per_item else {})
-        return MetricResult({k: float(v) for k, v in summary.items()}, "EPE", {}, scores, higher_is_better=False)
+        return MetricResult({k: float(v) for k, v in summary.items()}, self.main, {}, scores,
+                            higher_is_better=self.higher_is_better)
 

@@ -1,4 +1,4 @@
-"""YAML → validated, typed, frozen configuration.
+"""The config's schema: typed, validated, frozen sections.
 
 Every section is validated before any work starts. Provider sections (dataset, preprocessing steps, decoder,
 metric, quantization algorithm) are validated against the typed config their provider declares, so an error
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BeforeValidator,
     Field,
@@ -36,13 +36,16 @@ from quantflow.core.config_base import (
     read_paths,
 )
 from quantflow.core.decoder import DECODERS
-from quantflow.core.errors import UserInputError, shown
 from quantflow.core.metric import METRICS
-from quantflow.core.plugins import load_config_plugins, loaded_plugins
+from quantflow.core.plugins import loaded_plugins
 from quantflow.core.registry import Registry
-from quantflow.pipeline.cache import default_cache_dir
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
+
+
+def default_cache_dir() -> Path:
+    """Where FP32 reference predictions are cached unless the config says otherwise."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantflow"
 
 
 def provider_field(registry: Registry, key: str = "type", default: str | None = None) -> Any:
@@ -145,7 +148,8 @@ class EvaluationConfig(StrictModel):
         default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
     )
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
-    maps: int = Field(default=3, ge=0, description="Stereo: pairs whose disparity and error maps go in the report.")
+    maps: int = Field(default=3, ge=0, description="Samples the task draws pictures of for the reports (stereo: "
+                      "disparity and error maps).")
 
 
 class QuantizationConfig(StrictModel):
@@ -189,108 +193,3 @@ class Config(StrictModel):
         """sha256 of the resolved config, so reports and caches can tell configs apart."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key written twice in one mapping (YAML lets the last one win silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                problem = f"key {shown(key)!r} appears twice (first on line {seen[key] + 1})"
-                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
-
-
-def parse_yaml(text: str, what: str) -> Any:
-    """YAML text as data (safe tags only, no duplicate keys); malformed input names `what`, line and column."""
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserInputError(f"{what}:{where} malformed YAML: {shown(problem)}") from None
-
-
-def apply_override(raw: dict, assignment: str) -> None:
-    """Apply one `--set key.path=value` (value parsed as YAML; list items addressed by index)."""
-    key, sep, text = assignment.partition("=")
-    if not sep or not key:
-        raise UserInputError(f"--set {shown(assignment)}: expected key.path=value")
-    value = parse_yaml(text, f"--set {shown(key)}")
-    parts = key.split(".")
-    node: Any = raw
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise UserInputError(f"--set {shown(key)}: {'.'.join(parts[:depth])} has no item {shown(part)}")
-            part = int(part)
-        elif not isinstance(node, dict):
-            raise UserInputError(f"--set {shown(key)}: {'.'.join(parts[:depth])} is not a mapping")
-        if last:
-            node[part] = value
-        else:
-            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
-            node = node[part]
-
-
-def _problem(item: dict, steps_as_list: bool) -> str:
-    """One validation problem as `dotted.key.path: message`, naming the value when that helps."""
-    path = ".".join(str(p) for p in item["loc"]) or "config"
-    if steps_as_list:
-        path = path.replace("preprocessing.steps", "preprocessing", 1)
-    message = item["msg"].removeprefix("Value error, ")
-    if item["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif item["type"] == "missing":
-        message = "required key is missing"
-    elif item["type"] in ("literal_error", "enum") or item["type"].endswith(("_type", "_parsing")):
-        message += f", got {shown(repr(item['input']))}"
-    return f"{path}: {message}"
-
-
-def format_validation_error(error: ValidationError, steps_as_list: bool = False) -> str:
-    """The first problem as one line, and how many more there are with their keys."""
-    problems = [_problem(item, steps_as_list) for item in error.errors()]
-    if len(problems) == 1:
-        return problems[0]
-    others = ", ".join(p.partition(":")[0] for p in problems[1:])
-    return f"{problems[0]} (and {len(problems) - 1} more: {others})"
-
-
-def read_config_text(path: Path) -> str:
-    """The config file's text; a missing, unreadable or non-UTF-8 file is the user's to fix."""
-    if not path.is_file():
-        raise UserInputError(f"--config: {'expected a file, got a folder' if path.is_dir() else 'file not found'}: "
-                             f"{shown(path)}")
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserInputError(f"{shown(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                             f"{exc.start}); save the config as UTF-8 YAML") from None
-    except OSError as exc:
-        raise UserInputError(f"--config: cannot read {shown(path)}: {exc.strerror}") from None
-
-
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file, importing its plugins first; relative paths resolve against the
-    file's folder."""
-    path = Path(path)
-    raw = parse_yaml(read_config_text(path), shown(path))
-    if not isinstance(raw, dict):
-        raise UserInputError(f"{shown(path)}: expected a YAML mapping at the top level")
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    load_config_plugins(raw.get("plugins"), path.parent.resolve())
-    try:
-        config = Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
-    except ValidationError as exc:
-        raise UserInputError(format_validation_error(exc, isinstance(raw.get("preprocessing"), list))) from None
-    config._file = path.resolve()
-    return config
