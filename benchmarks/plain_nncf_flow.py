@@ -21,7 +21,7 @@ import openvino as ov
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from quantflow.tasks.detection.nms import class_aware_nms
+from quantflow.tasks.detection.nms import nms
 from quantflow.tasks.detection.ssd_raw import decode_boxes
 
 SHAPES = Path(__file__).resolve().parents[1] / "datasets" / "shapes"
@@ -44,7 +44,7 @@ def detections(result, anchors: np.ndarray, image_id: int, height: int, width: i
     top = np.argsort(-candidate_scores, kind="stable")[:1000]
     boxes = decode_boxes(result["box_encodings"].reshape(-1, 4)[anchor_idx[top]], anchors[anchor_idx[top]],
                          (10.0, 10.0, 5.0, 5.0))
-    kept = class_aware_nms(boxes, candidate_scores[top], class_idx[top] + 1, 0.6, 100)
+    kept = nms(boxes, candidate_scores[top], class_idx[top] + 1, 0.6, 100)
     pixels = (kept.boxes.astype(np.float64) * [width, height, width, height]).clip(0, [width, height, width, height])
     return np.column_stack([np.full(len(pixels), image_id), pixels[:, :2], pixels[:, 2:] - pixels[:, :2],
                             kept.scores, np.asarray(category_ids)[kept.labels - 1]])

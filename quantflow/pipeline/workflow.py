@@ -117,7 +117,7 @@ def prepare_model(config: Config, stages: Stages):
     check_device(config.evaluation.device)
     model = load_model(config.model)
     pipeline = stages.pipeline
-    conform_input(model, pipeline.spec, pipeline.inputs, any(s.config.type == "pad" for s in pipeline.steps))
+    conform_input(model, pipeline.spec, pipeline.inputs, pipeline.variable_size)
     stages.decoder.bind(output_infos(model))
     labels = stages.decoder.class_labels()
     if labels is not None:

@@ -63,19 +63,25 @@ class Pipeline:
             item = step.apply(item)
         return _finalize(item), item.geometry
 
-    def _probe(self) -> TensorSpec:
-        """Run the steps on a blank image once: catches step conflicts early and tells the output spec."""
-        blank = np.zeros((97, 131, 3), dtype=np.uint8)
-        item = Prepared(blank, "bgr", "nhwc", Geometry.identity(97, 131))
+    def _run_blank(self, height: int, width: int) -> Prepared:
+        item = Prepared(np.zeros((height, width, 3), dtype=np.uint8), "bgr", "nhwc", Geometry.identity(height, width))
         for index, step in enumerate(self.steps):
             try:
                 item = step.apply(item)
             except ValueError as exc:
                 raise UserInputError(f"preprocessing.{index}.{step.config.type}: {exc}") from None
+        return item
+
+    def _probe(self) -> TensorSpec:
+        """Run the steps on blank images of two shapes: catches step conflicts early and tells the output spec,
+        with dynamic height and width when the output size follows the image (padding to a multiple, a
+        stride-aligned letterbox)."""
+        item = self._run_blank(97, 131)
         shape = list(_finalize(item).shape)
         spatial = (1, 2) if item.layout == "nhwc" else (2, 3)
         channel = 3 if item.layout == "nhwc" else 1
-        if not any(s.config.type == "resize" for s in self.steps):
+        self.variable_size = self._run_blank(251, 67).pixels.shape[:2] != item.pixels.shape[:2]
+        if self.variable_size:
             for axis in spatial:
                 shape[axis] = -1
         if self.pack == "channels":

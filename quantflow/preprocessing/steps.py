@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from quantflow.core.config_base import Finite, ProviderConfig, SizePair
 from quantflow.preprocessing.base import STEPS, Prepared, Step
@@ -29,7 +29,16 @@ class Resize(Step):
         interpolation: Literal["nearest", "linear", "cubic", "area", "lanczos"] = "linear"
         keep_aspect: bool = Field(default=False, description="Letterbox instead of stretching.")
         pad_position: Literal["center", "top_left"] = "center"
-        pad_value: Annotated[float, Finite] = 0.0
+        pad_value: Annotated[float, Finite] = Field(default=0.0, description="Ultralytics letterboxes with 114.")
+        stride: int | None = Field(
+            default=None, gt=0, description="With keep_aspect: pad only up to a multiple of this (Ultralytics' "
+            "rectangular shapes), for models with dynamic height and width.")
+
+        @model_validator(mode="after")
+        def _stride_needs_aspect(self) -> "Resize.Config":
+            if self.stride and not self.keep_aspect:
+                raise ValueError("stride needs keep_aspect: true")
+            return self
 
     def apply(self, item: Prepared) -> Prepared:
         out_h, out_w = self.config.size
@@ -38,6 +47,9 @@ class Resize(Step):
         if self.config.keep_aspect:
             sy = sx = min(sy, sx)
         new_h, new_w = max(1, round(in_h * sy)), max(1, round(in_w * sx))
+        if self.config.stride:
+            stride = self.config.stride
+            out_h, out_w = -(-new_h // stride) * stride, -(-new_w // stride) * stride
         pixels = cv2.resize(item.pixels, (new_w, new_h), interpolation=INTERPOLATIONS[self.config.interpolation])
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]

@@ -2,7 +2,9 @@
 
 `auto: [detection_head]` walks back from every model output through post-processing operations (reshapes,
 concatenations, activations, box arithmetic, NMS) and stops at the first layer with weights. That tail holds
-pixel-range coordinates next to 0–1 scores; quantizing it costs accuracy and buys no speed.
+pixel-range coordinates next to 0–1 scores; quantizing it costs accuracy and buys no speed. The walk also passes
+a YOLO head's DFL convolution (fixed weights 0, 1, ..., reg_max − 1 computing the softmax expectation), as
+NNCF's own YOLOv8 example keeps it in float by hand.
 """
 
 from __future__ import annotations
@@ -55,6 +57,21 @@ class IgnoredScopeConfig(StrictModel):
         return scope, found
 
 
+def is_dfl_convolution(node) -> bool:
+    """A 1×1 convolution to one channel whose weights are 0, 1, ..., R − 1: the DFL integral, not a learned layer."""
+    if node.get_type_name() != "Convolution":
+        return False
+    weights = node.input(1).get_source_output().get_node()
+    while weights.get_type_name() == "Convert":
+        weights = weights.input(0).get_source_output().get_node()
+    if weights.get_type_name() != "Constant":
+        return False
+    values = weights.get_data().reshape(-1)
+    shape = tuple(weights.get_output_shape(0))
+    return (len(shape) == 4 and shape[0] == 1 and shape[2:] == (1, 1) and values.size > 1
+            and bool((values == range(values.size)).all()))
+
+
 def detection_head(model) -> list[dict]:
     """Operations between the last weighted layers and the outputs: name and type, in graph order."""
     head: dict[str, str] = {}
@@ -63,10 +80,11 @@ def detection_head(model) -> list[dict]:
     while stack:
         node = stack.pop()
         name = node.get_friendly_name()
-        if name in seen or node.get_type_name() in STOP or node.get_type_name() not in POST_PROCESSING:
+        kind = node.get_type_name()
+        if name in seen or kind in STOP or (kind not in POST_PROCESSING and not is_dfl_convolution(node)):
             continue
         seen.add(name)
-        head[name] = node.get_type_name()
+        head[name] = kind
         stack.extend(port.get_source_output().get_node() for port in node.inputs())
     order = {op.get_friendly_name(): i for i, op in enumerate(model.get_ordered_ops())}
     return [{"name": n, "type": t} for n, t in sorted(head.items(), key=lambda item: order[item[0]])]

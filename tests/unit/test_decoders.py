@@ -12,7 +12,7 @@ from quantflow.core.decoder import OutputInfo, find_output
 from quantflow.core.errors import UserInputError
 from quantflow.tasks.detection.detection_output import DetectionOutput
 from quantflow.tasks.detection.detections import Detections
-from quantflow.tasks.detection.nms import class_aware_nms
+from quantflow.tasks.detection.nms import nms
 from quantflow.tasks.detection.ssd_raw import SsdRaw, decode_boxes
 from quantflow.tasks.detection.tf_od_api import TfOdApi
 
@@ -56,7 +56,7 @@ def test_decode_boxes_unit_scale_factors() -> None:
     np.testing.assert_allclose(boxes, [[0.45, 0.2, 0.55, 0.8]], atol=1e-6)
 
 
-# --- class_aware_nms ---------------------------------------------------------------------------------------
+# --- nms (per class) ---------------------------------------------------------------------------------------
 
 
 def test_nms_suppresses_overlapping_same_class_only() -> None:
@@ -67,7 +67,7 @@ def test_nms_suppresses_overlapping_same_class_only() -> None:
                       [0.30, 0.10, 0.70, 0.50]])  # class 1, 0.6: IoU 0.2/0.32+... = 1/3 with the first → kept
     scores = np.array([0.9, 0.8, 0.7, 0.95, 0.6])
     labels = np.array([1, 1, 2, 1, 1])
-    result = class_aware_nms(boxes, scores, labels, iou_threshold=0.5, max_detections=100)
+    result = nms(boxes, scores, labels, iou_threshold=0.5, max_detections=100)
     assert result.scores.tolist() == pytest.approx([0.95, 0.9, 0.7, 0.6])
     assert result.labels.tolist() == [1, 1, 2, 1]
     np.testing.assert_allclose(result.boxes, boxes[[3, 0, 2, 4]], atol=1e-6)
@@ -78,8 +78,8 @@ def test_nms_iou_threshold_decides() -> None:
     # IoU of the two boxes = 0.2*0.4 / (0.16 + 0.16 - 0.08) = 1/3.
     boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.3, 0.1, 0.7, 0.5]])
     scores, labels = np.array([0.9, 0.8]), np.array([0, 0])
-    assert len(class_aware_nms(boxes, scores, labels, 0.3, 10).scores) == 1
-    assert len(class_aware_nms(boxes, scores, labels, 0.4, 10).scores) == 2
+    assert len(nms(boxes, scores, labels, 0.3, 10).scores) == 1
+    assert len(nms(boxes, scores, labels, 0.4, 10).scores) == 2
 
 
 def test_nms_sorted_by_score_and_capped() -> None:
@@ -88,7 +88,7 @@ def test_nms_sorted_by_score_and_capped() -> None:
     boxes = np.stack([corners, corners, corners + 0.05, corners + 0.05], axis=1)  # disjoint diagonal boxes
     scores = rng.permutation(np.linspace(0.1, 1.0, 10))
     labels = rng.integers(0, 3, 10)
-    result = class_aware_nms(boxes, scores, labels, 0.5, max_detections=4)
+    result = nms(boxes, scores, labels, 0.5, max_detections=4)
     expected = np.argsort(-scores)[:4]
     np.testing.assert_allclose(result.scores, scores[expected], rtol=1e-6)
     np.testing.assert_array_equal(result.labels, labels[expected])
@@ -96,7 +96,7 @@ def test_nms_sorted_by_score_and_capped() -> None:
 
 
 def test_nms_empty() -> None:
-    result = class_aware_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), 0.5, 10)
+    result = nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), 0.5, 10)
     assert result.boxes.shape == (0, 4) and result.scores.shape == (0,) and result.labels.shape == (0,)
 
 

@@ -42,6 +42,42 @@ def test_detection_head_stops_at_weighted_layers() -> None:
         "box_reshape": "Reshape", "class_reshape": "Reshape", "class_softmax": "Softmax"}
 
 
+def _yolov8_like_model(dfl_weights: np.ndarray) -> ov.Model:
+    """Ultralytics' exported head: box conv → reshape [1,4,R,A] → softmax over bins → DFL conv (weights
+    0..R-1, stored f16 and converted, as OpenVINO keeps them) → anchor arithmetic; sigmoid class scores; concat."""
+    reg_max = 4
+    image = ops.parameter([1, 3, 4, 4], np.float32, name="image")
+    rng = np.random.default_rng(1)
+    box = ops.convolution(image, ops.constant(rng.normal(size=(4 * reg_max, 3, 1, 1)).astype(np.float32)),
+                          [1, 1], [0, 0], [0, 0], [1, 1])
+    box.set_friendly_name("box_conv")
+    bins = ops.reshape(box, ops.constant(np.array([1, 4, reg_max, 16], np.int64)), False)
+    moved = ops.transpose(bins, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+    soft = ops.softmax(moved, 1)
+    soft.set_friendly_name("dfl_softmax")
+    weights = ops.convert(ops.constant(dfl_weights.astype(np.float16).reshape(1, reg_max, 1, 1)), ov.Type.f32)
+    dfl = ops.convolution(soft, weights, [1, 1], [0, 0], [0, 0], [1, 1])
+    dfl.set_friendly_name("dfl_conv")
+    distances = ops.reshape(dfl, ops.constant(np.array([1, 4, 16], np.int64)), False)
+    boxes = ops.multiply(distances, ops.constant(np.float32(8.0)))
+    boxes.set_friendly_name("stride_multiply")
+    cls = ops.convolution(image, ops.constant(rng.normal(size=(2, 3, 1, 1)).astype(np.float32)),
+                          [1, 1], [0, 0], [0, 0], [1, 1])
+    cls.set_friendly_name("cls_conv")
+    scores = ops.sigmoid(ops.reshape(cls, ops.constant(np.array([1, 2, 16], np.int64)), False))
+    out = ops.concat([boxes, scores], 1)
+    out.set_friendly_name("output_concat")
+    return ov.Model([out], [image], "yolov8_like")
+
+
+def test_detection_head_passes_the_dfl_convolution_of_a_yolo_head() -> None:
+    head = {op["name"] for op in detection_head(_yolov8_like_model(np.arange(4)))}
+    assert {"dfl_conv", "dfl_softmax", "stride_multiply", "output_concat"} <= head
+    assert not {"box_conv", "cls_conv"} & head
+    learned = {op["name"] for op in detection_head(_yolov8_like_model(np.array([0.5, 1, 2, 3])))}
+    assert "dfl_conv" not in learned and "dfl_softmax" not in learned  # other weights: a layer like any other
+
+
 def test_resolve_merges_config_names_with_found_operations() -> None:
     config = IgnoredScopeConfig(names=["box_head"], auto=["detection_head"], types=["Softmax"])
     scope, found = config.resolve(_ssd_like_model())

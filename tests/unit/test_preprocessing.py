@@ -258,3 +258,22 @@ def test_grayscale_2d_input_letterbox_pads_its_one_channel() -> None:
     assert tensor.shape == (1, 20, 20, 1)
     assert (tensor[0, :5] == 1).all() and (tensor[0, 5:15] == 200).all() and (tensor[0, 15:] == 1).all()
     assert geometry.pad == (5, 0)
+
+
+def test_stride_aligned_letterbox_pads_only_to_the_next_multiple() -> None:
+    """Ultralytics' `auto` letterbox for dynamic-input models: 360x200 → 160x89 → padded to 160x96, centred,
+    with 114; the model input keeps dynamic height and width; boxes map back exactly."""
+    pipeline = Pipeline([Resize.Config(type="resize", size=(160, 160), keep_aspect=True, stride=32, pad_value=114)])
+    image = np.zeros((200, 360, 3), np.uint8)
+    tensor, geometry = pipeline(image)
+    assert tensor.shape == (1, 96, 160, 3) and pipeline.spec.shape == (1, -1, -1, 3) and pipeline.variable_size
+    assert (tensor[0, :3] == 114).all() and (tensor[0, -4:] == 114).all() and (tensor[0, 3:-4] == 0).all()
+    np.testing.assert_allclose(geometry.boxes_to_original(np.array([[0, 3 / 96, 1, 92 / 96]])), [[0, 0, 360, 200]],
+                               atol=1e-9)
+    fixed = Pipeline([Resize.Config(type="resize", size=(160, 160), keep_aspect=True, pad_value=114)])
+    assert fixed.spec.shape == (1, 160, 160, 3) and not fixed.variable_size
+
+
+def test_stride_needs_keep_aspect() -> None:
+    with pytest.raises(ValueError, match="stride needs keep_aspect"):
+        Resize.Config(type="resize", size=(160, 160), stride=32)

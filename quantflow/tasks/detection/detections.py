@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,7 +14,8 @@ from quantflow.core.geometry import Geometry
 class Detections:
     """Detections of one image.
 
-    boxes: [N, 4] float (x1, y1, x2, y2) normalized to the model input, 0..1.
+    boxes: [N, 4] float (x1, y1, x2, y2) normalized to the model input, 0..1 (in model-input pixels when
+    `in_pixels`: a decoder need not know the input size, which may differ per sample).
     scores: [N] float confidence.
     labels: [N] int class index as the model numbers classes (mapped to categories by the dataset's label map).
     """
@@ -22,6 +23,11 @@ class Detections:
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    in_pixels: bool = False
+
+    def in_units(self, units: str) -> "Detections":
+        """The same detections, with boxes declared in `units` ("pixels" or "normalized")."""
+        return replace(self, in_pixels=units == "pixels")
 
     @classmethod
     def empty(cls) -> "Detections":
@@ -36,7 +42,11 @@ class DetectionDataset(DatasetAdapter):
         raise NotImplementedError
 
     def rows(self, sample_id: int, decoded: Detections, geometry: Geometry) -> np.ndarray:
-        boxes = geometry.boxes_to_original(decoded.boxes)
+        normalized = decoded.boxes
+        if decoded.in_pixels:
+            height, width = geometry.size
+            normalized = decoded.boxes / np.array([width, height, width, height], dtype=np.float64)
+        boxes = geometry.boxes_to_original(normalized)
         categories = self.category_of(decoded.labels)
         keep = categories >= 0
         if not keep.any():

@@ -1,4 +1,4 @@
-"""Per-class non-maximum suppression on top of OpenCV's batched NMS."""
+"""Non-maximum suppression on top of OpenCV's NMS: per class (batched) or across classes."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import numpy as np
 from quantflow.tasks.detection.detections import Detections
 
 
-def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float,
-                    max_detections: int) -> Detections:
-    """Keep the best boxes per class; boxes are [N, 4] (x1, y1, x2, y2), result sorted by score."""
+def nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float, max_detections: int,
+        class_agnostic: bool = False) -> Detections:
+    """Keep the best boxes per class (or overall); boxes are [N, 4] (x1, y1, x2, y2), result sorted by score."""
     if len(scores) == 0:
         return Detections.empty()
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float32)
-    keep = np.asarray(cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), labels.astype(np.int32),
-                                              0.0, iou_threshold), dtype=np.int64).reshape(-1)
+    if class_agnostic:
+        keep = cv2.dnn.NMSBoxes(xywh, scores.astype(np.float32), 0.0, iou_threshold)
+    else:
+        keep = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), labels.astype(np.int32), 0.0, iou_threshold)
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
     keep = keep[np.argsort(-scores[keep], kind="stable")][:max_detections]
     return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep].astype(np.int64))

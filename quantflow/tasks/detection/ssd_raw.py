@@ -11,7 +11,7 @@ from quantflow.core.config_base import ExistingFile, ProviderConfig
 from quantflow.core.decoder import DECODERS, Decoder, OutputInfo, find_output
 from quantflow.core.errors import UserInputError, shown
 from quantflow.tasks.detection.detections import Detections
-from quantflow.tasks.detection.nms import class_aware_nms
+from quantflow.tasks.detection.nms import nms
 
 
 def decode_boxes(encodings: np.ndarray, anchors: np.ndarray, scale_factors: tuple[float, ...]) -> np.ndarray:
@@ -100,4 +100,4 @@ class SsdRaw(Decoder):
         anchor_idx, class_idx, candidate_scores = anchor_idx[top], class_idx[top], candidate_scores[top]
         encodings = outputs[self.boxes].reshape(-1, 4)[anchor_idx]
         boxes = decode_boxes(encodings, self.anchors[anchor_idx], c.scale_factors)
-        return class_aware_nms(boxes, candidate_scores, class_idx + first_class, c.nms_iou, c.max_detections)
+        return nms(boxes, candidate_scores, class_idx + first_class, c.nms_iou, c.max_detections)
