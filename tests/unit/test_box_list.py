@@ -112,3 +112,28 @@ def test_class_labels_come_from_the_output_width() -> None:
 def test_a_layout_that_does_not_fit_names_the_key_and_the_shape(shape, config, message) -> None:
     with pytest.raises(UserInputError, match=message.replace("[", r"\[").replace("]", r"\]")):
         decoder(shape, **config)
+
+
+def test_every_readme_detector_snippet_is_a_valid_decoder_config() -> None:
+    """The README's copy-paste snippets of each family must stay valid configs."""
+    import yaml
+
+    from quantflow.core.decoder import DECODERS
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Detector families"):]
+    block = section[section.index("```yaml") + 7 : section.index("```", section.index("```yaml") + 7)]
+    snippets, current = [], None
+    for line in block.splitlines():
+        if line.startswith("decoder:"):
+            current = [line]
+            snippets.append(current)
+        elif current is not None and line.startswith(" ") and not line.lstrip().startswith("-"):
+            current.append(line)
+        else:
+            current = None
+    assert len(snippets) >= 8
+    for snippet in snippets:
+        settings = yaml.safe_load("\n".join(snippet))["decoder"]
+        DECODERS.get(settings["type"], "README").Config(**settings)

@@ -36,16 +36,28 @@ def compile_exact(model, device: str = "CPU", hint: str | None = None):
 
 
 def check_device(device: str) -> None:
-    """Refuse a device OpenVINO does not have here before any work, naming the ones it has."""
+    """Refuse a device OpenVINO does not have here before any work, naming the ones it has. Virtual devices
+    (AUTO:, MULTI:, HETERO:, BATCH:) are checked by the devices they list, with AUTO's `-GPU` exclusions and
+    BATCH's `CPU(4)` batch sizes."""
+    import re
+
     import openvino as ov
 
     available = ov.Core().available_devices
     virtual = {"AUTO", "HETERO", "MULTI", "BATCH"}
-    names = [part.split(".")[0] for part in device.replace(":", ",").split(",") if part]
-    unknown = [name for name in names if name not in virtual and name not in available]
-    if not names or unknown:
-        raise UserInputError(f"evaluation.device: unknown device {shown(device)!r}; this machine has "
-                             f"{', '.join(available)} (and AUTO, HETERO:, MULTI:)")
+    head, _, listed = device.partition(":")
+    names = [head] if head not in virtual else []
+    parts = [part.strip() for part in listed.split(",") if part.strip()]
+    names += [re.sub(r"\(\d+\)$", "", part) for part in parts if not part.startswith("-")]  # `-GPU`: excluded
+
+    def known(name: str) -> bool:
+        base = name.split(".")[0]
+        return name in available or (base != name and base in available and base != "CPU")
+
+    unknown = [name for name in names if not known(name)]
+    if not (names or parts or head in virtual) or unknown:
+        raise UserInputError(f"evaluation.device: unknown device '{shown(device)}'; this machine has "
+                             f"{', '.join(available)} (and AUTO, HETERO:, MULTI:, BATCH:)")
 
 
 def feed(tensors: np.ndarray | tuple) -> dict[int, np.ndarray]:

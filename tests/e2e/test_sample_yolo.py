@@ -1,0 +1,53 @@
+"""The YOLO sample end to end: a YOLOv8-style model (Ultralytics output layout) on a YOLO-format dataset, its
+box-decoding tail kept in float, and its TFLite variants from the same TF export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, assert_pinned, run_cli
+
+CONFIG = ROOT / "configs" / "yolo.yml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def yolo_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("yolo") / "run"
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={out}",
+                     "--set", "evaluation.speed={latency_runs: 10, warmup: 2, throughput_seconds: 0.5}")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_yolo_sample_meets_its_bar(yolo_run) -> None:
+    _, report = yolo_run
+    fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
+    assert fp32["AP"] >= 0.5 and fp32["AP"] - int8["AP"] <= 0.01
+    assert report["dataset"]["type"] == "yolo" and report["dataset"]["images_evaluated"] == 200
+
+
+def test_the_box_decoding_tail_stays_in_float(yolo_run) -> None:
+    kept = {op["type"] for op in yolo_run[1]["quantization"]["auto_ignored"]}
+    assert {"Softmax", "Multiply", "Concat", "Sigmoid"} <= kept
+
+
+def test_figures_are_the_pinned_ones(yolo_run) -> None:
+    assert_pinned(yolo_run[1], "yolo")
+
+
+def test_tflite_variants_of_the_yolo_sample(tmp_path: Path) -> None:
+    """Its own TF export gives the TFLite variants; dynamic range and float16 keep the FP32 AP."""
+    result = run_cli("quantize", "--config", str(CONFIG), "--set", f"output={tmp_path / 'run'}",
+                     "--set", "evaluation.speed.enabled=false",
+                     "--set", "quantization.tflite={variants: [fp32, dynamic, float16, int8]}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    fp32 = report["results"]["FP32"]["metrics"]["AP"]
+    tflite = {r["precision"]: r["metrics"]["AP"] for r in report["results"].values() if r["kind"] == "tflite"}
+    assert set(tflite) == {"fp32", "dynamic", "float16", "int8"}
+    assert tflite["fp32"] == pytest.approx(fp32, abs=2e-3) and tflite["float16"] == pytest.approx(fp32, abs=5e-3)
+    assert fp32 - tflite["dynamic"] <= 0.02
