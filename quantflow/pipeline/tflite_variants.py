@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from quantflow.backends.openvino.sources import SOURCES, find_source
 from quantflow.backends.openvino.speed import latency, parallel_throughput
 from quantflow.backends.tflite.config import TFLiteConfig
 from quantflow.backends.tflite.convert import convert_variants
 from quantflow.backends.tflite.debugger import worst_layers
 from quantflow.backends.tflite.inspect import describe, mixed_range_outputs
 from quantflow.backends.tflite.runner import LiteRTRunner
-from quantflow.core.errors import UserInputError
+from quantflow.core.errors import UserInputError, shown
 from quantflow.core.metric import MetricResult
 from quantflow.core.provenance import file_sha256
 from quantflow.pipeline.evaluate import Evaluation, variant
@@ -24,14 +25,15 @@ from quantflow.preprocessing import Pipeline
 from quantflow.report.model import TFLiteNotes, Variant
 
 log = logging.getLogger(__name__)
-TF_FORMATS = ("TF SavedModel", "frozen TF graph")
 
 
-def check_tflite_source(source_format: str, source_name: str, pipeline: Pipeline) -> None:
+def check_tflite_source(source: Path, pipeline: Pipeline) -> None:
     """Before any work: TFLite variants need a TensorFlow source and NHWC input."""
-    if source_format not in TF_FORMATS:
-        raise UserInputError(f"quantization.tflite: needs a TF source ({' or '.join(TF_FORMATS)}), got "
-                             f"{source_format} {source_name}")
+    found = find_source(source)
+    if not found.tensorflow:
+        tf_formats = " or ".join(SOURCES.get(n, "")().format for n in SOURCES.names() if SOURCES.get(n, "").tensorflow)
+        raise UserInputError(f"quantization.tflite: needs a TF source ({tf_formats}), got {found.format} "
+                             f"{shown(source.name)}")
     if pipeline.spec.layout != "nhwc":
         raise UserInputError("quantization.tflite: TFLite models take NHWC input; set the layout step to nhwc")
 

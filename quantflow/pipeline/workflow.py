@@ -266,8 +266,7 @@ class Run:
 
     def check_tflite_source(self) -> None:
         if self.config.quantization.tflite:
-            source = self.config.model.source
-            check_tflite_source(source_format(source), source.name, self.stages.pipeline)
+            check_tflite_source(self.config.model.source, self.stages.pipeline)
 
     def calibration(self) -> CalibrationData:
         source, pipeline = self.stages.calibration_source, self.stages.pipeline

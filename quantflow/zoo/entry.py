@@ -17,7 +17,7 @@ from pathlib import Path
 
 from quantflow.backends.openvino.embed import embedded_decoder
 from quantflow.backends.openvino.runner import OpenVINORunner
-from quantflow.backends.openvino.sources import output_infos, save_ir, source_format
+from quantflow.backends.openvino.sources import find_source, output_infos, save_ir
 from quantflow.backends.openvino.speed import measure_speed
 from quantflow.config import Config, load_config
 from quantflow.core.errors import QuantflowError, one_line
@@ -25,7 +25,6 @@ from quantflow.core.provenance import cpu_info, file_sha256, versions
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 from quantflow.core.subsets import seeded_subset
 from quantflow.pipeline.evaluate import predict
-from quantflow.pipeline.tflite_variants import TF_FORMATS
 from quantflow.pipeline.workflow import Run, run_quantize
 from quantflow.preprocessing import Pipeline
 from quantflow.zoo.card import model_card
@@ -85,7 +84,7 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
 
     overrides = [*overrides, f"output={target / 'run'}"]
     config = load_config(config_path, overrides)
-    if config.quantization.tflite is None and source_format(config.model.source) in TF_FORMATS:
+    if config.quantization.tflite is None and find_source(config.model.source).tensorflow:
         config = load_config(config_path, [*overrides, f"quantization.tflite={{variants: {list(ZOO_TFLITE)}}}"])
     report = run_quantize(config)
     run_folder, name, core = target / "run", config.model.name, ov.Core()

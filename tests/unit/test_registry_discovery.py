@@ -16,7 +16,8 @@ import pytest
 from quantflow.core.registry import Registry
 from tests.conftest import ROOT
 
-PACKAGES = ("tasks/detection", "tasks/keypoints", "tasks/stereo", "preprocessing", "quantizers")
+PACKAGES = ("tasks/detection", "tasks/keypoints", "tasks/stereo", "preprocessing", "quantizers",
+            "backends/openvino/sources")
 PROBE_DECODER = '''
 from quantflow.core.config_base import ProviderConfig
 from quantflow.core.decoder import DECODERS, Decoder
@@ -75,6 +76,36 @@ def test_package_init_names_no_provider_module(package: str) -> None:
             imported.add(node.module.rpartition(".")[2])
             imported.update(alias.name for alias in node.names)
     assert providers and not providers & imported
+
+
+PROBE_SOURCE = '''
+from quantflow.backends.openvino.sources import SOURCES, ModelSource
+
+
+@SOURCES.register("zz_probe")
+class ProbeSource(ModelSource):
+    format = "probe format"
+    accepted = ".probe"
+
+    def matches(self, path):
+        return path.suffix == ".probe"
+'''
+
+
+def test_a_new_model_format_is_one_module(tmp_path: Path) -> None:
+    """A model source (a PyTorch loader, say) is one file in backends/openvino/sources/, found by its suffix."""
+    module = ROOT / "quantflow" / "backends" / "openvino" / "sources" / "zz_probe.py"
+    module.write_text(PROBE_SOURCE)
+    try:
+        model = tmp_path / "m.probe"
+        model.write_text("")
+        done = _python("from pathlib import Path\n"
+                       "from quantflow.backends.openvino.sources import source_format\n"
+                       f"print(source_format(Path({str(model)!r})))")
+    finally:
+        module.unlink()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "probe format"
 
 
 def test_importing_a_registry_imports_no_provider_until_a_lookup() -> None:

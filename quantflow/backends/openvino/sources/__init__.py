@@ -1,4 +1,5 @@
-"""Model sources: IR, ONNX, TF SavedModel, frozen TF graph or TFLite → one `openvino.Model` with static inputs."""
+"""Model sources: each format one module here (IR, ONNX, TF SavedModel, frozen TF graph, TFLite), all → one
+`openvino.Model` with static inputs; and what every source shares (input conformance, outputs, saving)."""
 
 from __future__ import annotations
 
@@ -8,47 +9,63 @@ from quantflow.core.config_base import StrictModel
 from quantflow.core.decoder import OutputInfo
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.provenance import file_sha256
+from quantflow.core.registry import Registry
 from quantflow.preprocessing import TensorSpec
 
-CONVERTIBLE = {".onnx": "ONNX", ".pb": "frozen TF graph", ".tflite": "TFLite"}
 ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
+SOURCES: Registry = Registry("model format", package="quantflow.backends.openvino.sources")
+
+
+class ModelSource:
+    """One model format (one module of this package): how to recognise a path of it and turn it into an
+    `openvino.Model`. `tensorflow`: a TensorFlow model, so the TFLite converter can read it too."""
+
+    format: str = ""  # the name reports and messages use
+    accepted: str = ""  # how the refusal of an unknown path names this format
+    tensorflow: bool = False
+
+    def matches(self, path: Path) -> bool:
+        raise NotImplementedError
+
+    def check(self, path: Path) -> None:
+        """Refuse a path of this format that cannot be read (an IR without its weights)."""
+
+    def load(self, path: Path, inputs: list[tuple[str, list[int]]] | None, outputs: list[str] | None):
+        import openvino as ov
+
+        return ov.convert_model(path, input=inputs, output=outputs)
+
+
+def find_source(path: Path) -> ModelSource:
+    """The format of `path`, or a clear error naming what is accepted."""
+    sources = [SOURCES.get(name, "model.source")() for name in SOURCES.names()]
+    for source in sources:
+        if source.matches(path):
+            source.check(path)
+            return source
+    accepted = ", ".join(s.accepted for s in sources)
+    if path.is_dir():
+        raise UserInputError(f"model.source: folder {shown(path.name)} is not a TF SavedModel (no saved_model.pb); "
+                             f"quantflow reads {accepted}")
+    raise UserInputError(f"model.source: unsupported model {shown(path.name)}; expected {accepted}")
 
 
 def source_format(path: Path) -> str:
-    """Human name of the model format, or a clear error naming what is accepted."""
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "TF SavedModel"
-        raise UserInputError(f"model.source: folder {path.name} is not a TF SavedModel (no saved_model.pb)")
-    if path.suffix == ".xml":
-        if not path.with_suffix(".bin").is_file():
-            raise UserInputError(f"model.source: file not found: {path.with_suffix('.bin').name} (IR weights)")
-        return "OpenVINO IR"
-    if path.suffix in CONVERTIBLE:
-        return CONVERTIBLE[path.suffix]
-    raise UserInputError(
-        f"model.source: unsupported model {path.name}; expected .xml, .onnx, .pb, .tflite or a SavedModel folder"
-    )
+    """Human name of the model format."""
+    return find_source(path).format
 
 
 def load_model(config: StrictModel):
     """Read or convert the model; `inputs` shapes are applied at conversion (frozen graphs need them there)."""
-    import openvino as ov
-
     path: Path = config.source
-    kind = source_format(path)
+    source = find_source(path)
     try:
-        if kind == "OpenVINO IR":
-            model = ov.Core().read_model(path)
-            if config.inputs:
-                model.reshape({name: shape for name, shape in config.inputs.items()})
-            return model
         inputs = [(name, shape) for name, shape in config.inputs.items()] or None
-        return ov.convert_model(path, input=inputs, output=list(config.outputs) or None)
+        return source.load(path, inputs, list(config.outputs) or None)
     except UserInputError:
         raise
     except Exception as exc:  # conversion raises many unrelated types; the message is what the user needs
-        raise UserInputError(f"model.source: cannot read {kind} {shown(path.name)}: {_reason(exc)}") from None
+        raise UserInputError(f"model.source: cannot read {source.format} {shown(path.name)}: {_reason(exc)}") from None
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,29 @@
+"""OpenVINO IR: read as is (.xml beside its .bin weights); `model.inputs` reshapes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantflow.backends.openvino.sources import SOURCES, ModelSource
+from quantflow.core.errors import UserInputError, shown
+
+
+@SOURCES.register("ir")
+class IrSource(ModelSource):
+    format = "OpenVINO IR"
+    accepted = ".xml"
+
+    def matches(self, path: Path) -> bool:
+        return path.suffix == ".xml" and not path.is_dir()
+
+    def check(self, path: Path) -> None:
+        if not path.with_suffix(".bin").is_file():
+            raise UserInputError(f"model.source: file not found: {shown(path.with_suffix('.bin').name)} (IR weights)")
+
+    def load(self, path: Path, inputs, outputs):
+        import openvino as ov
+
+        model = ov.Core().read_model(path)
+        if inputs:
+            model.reshape(dict(inputs))
+        return model
