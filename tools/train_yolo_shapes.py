@@ -109,21 +109,18 @@ def corners(points: tf.Tensor, strides: tf.Tensor, ltrb: tf.Tensor) -> tf.Tensor
     return tf.concat([points - scaled[..., :2], points + scaled[..., 2:]], -1)
 
 
-class Export(tf.Module):
+def serving_function(model: keras.Model):
     """The deployable graph: raw model + decoding to the Ultralytics layout [1, 4 + C, N]."""
 
-    def __init__(self, model: keras.Model) -> None:
-        super().__init__()
-        self.model = model
-        self.weights = [v.value for v in model.variables]
-
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32, name="image")])
-    def serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-        distributions, logits, points, strides = flatten(self.model(image, training=False))
+    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
+        distributions, logits, points, strides = flatten(model(image, training=False))
         boxes = corners(points, strides, distances(distributions))
         centre, size = (boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]
         rows = tf.concat([centre, size, tf.sigmoid(logits)], -1)
         return {"output0": tf.transpose(rows, [0, 2, 1])}
+
+    return serve
 
 
 # --------------------------------------------------------------------------- data
@@ -278,7 +275,10 @@ def train(model: keras.Model, data: tuple[np.ndarray, np.ndarray, np.ndarray], c
 
 
 def export(model: keras.Model, out: Path) -> None:
-    module = Export(model)
+    """A bare tf.Module holding the weights once and the serving function (a Keras archive stores more)."""
+    module = tf.Module()
+    module.weights = [v.value for v in model.variables]
+    module.serve = serving_function(model)
     tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
     names = [c["name"] for c in sorted(shapes.CATEGORIES, key=lambda c: c["id"])]
     (out / "labels.json").write_text(json.dumps(names, indent=2) + "\n")
