@@ -1,7 +1,7 @@
 """Decode cost per image of every detection decoder, on outputs shaped like the real families' at their usual
 COCO input sizes (YOLOv8 640: [1, 84, 8400]; YOLOv5 640: [1, 25200, 85]; YOLOv10: [1, 300, 6]; RT-DETR:
 [1, 300, 4] + [1, 300, 80]; DFL heads 80/40/20 grids; SSD raw on the shipped sample's anchors), with scores drawn
-so that a few thousand candidates pass the 0.001 floor, as on real images.
+so that 2,000-3,300 (row, class) candidates pass the 0.001 floor, as on real images.
 
     python benchmarks/decode_cost.py [--repeat 200]
 """
@@ -35,7 +35,7 @@ def boxes_cxcywh(rng: np.random.Generator, count: int, size: float) -> np.ndarra
 def cases(rng: np.random.Generator) -> dict[str, tuple[dict, list[np.ndarray]]]:
     v8 = np.concatenate([boxes_cxcywh(rng, 8400, 640), sigmoid(logits(rng, (8400, 80)))], axis=1).T[None]
     v5 = np.concatenate([boxes_cxcywh(rng, 25200, 640), sigmoid(logits(rng, (25200, 1)) + 4),
-                         sigmoid(rng.normal(-3, 1.5, (25200, 80)))], axis=1)[None].astype(np.float32)
+                         sigmoid(rng.normal(-6, 1.5, (25200, 80)))], axis=1)[None].astype(np.float32)
     e2e = np.concatenate([boxes_cxcywh(rng, 300, 640), rng.uniform(0, 1, (300, 1)),
                           rng.integers(0, 80, (300, 1))], axis=1)[None].astype(np.float32)
     detr_boxes = (boxes_cxcywh(rng, 300, 1.0))[None]

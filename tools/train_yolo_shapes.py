@@ -105,8 +105,8 @@ def distances(distributions: tf.Tensor) -> tf.Tensor:
 
 def corners(points: tf.Tensor, strides: tf.Tensor, ltrb: tf.Tensor) -> tf.Tensor:
     """Anchor points and side distances (in strides) -> boxes x1, y1, x2, y2 in pixels."""
-    scaled = ltrb * strides[:, None]
-    return tf.concat([points - scaled[..., :2], points + scaled[..., 2:]], -1)
+    left_top, right_bottom = tf.split(ltrb * strides[:, None], 2, axis=-1)  # split, not [..., 2:]: see serve
+    return tf.concat([points - left_top, points + right_bottom], -1)
 
 
 def serving_function(model: keras.Model):
@@ -116,7 +116,10 @@ def serving_function(model: keras.Model):
     def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
         distributions, logits, points, strides = flatten(model(image, training=False))
         boxes = corners(points, strides, distances(distributions))
-        centre, size = (boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]
+        # tf.split rather than ellipsis slices: OpenVINO 2026.4's CPU plugin returned uninitialized memory for a
+        # `[..., 2:]` StridedSlice of this graph once quantized.
+        top_left, bottom_right = tf.split(boxes, 2, axis=-1)
+        centre, size = (top_left + bottom_right) / 2, bottom_right - top_left
         rows = tf.concat([centre, size, tf.sigmoid(logits)], -1)
         return {"output0": tf.transpose(rows, [0, 2, 1])}
 

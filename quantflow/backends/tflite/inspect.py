@@ -48,14 +48,18 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def mixed_range_outputs(outputs: list[np.ndarray], names: list[str]) -> list[str]:
-    """Outputs whose last axis holds both coordinate-range columns (beyond ±10, e.g. pixels) and score-range
-    columns (within ±1): one per-tensor int8 scale cannot serve both, the trap that makes full-integer
-    detectors find nothing. `outputs` may stack several samples along any leading axis."""
+    """Outputs whose columns (the last axis, or axis 1 of a rank-3 output laid out [1, columns, N] as YOLOv8's)
+    hold both coordinate-range values (beyond ±10, e.g. pixels) and score-range values (within ±1): one
+    per-tensor int8 scale cannot serve both, the trap that makes full-integer detectors find nothing.
+    `outputs` may stack several samples along the leading axis."""
     mixed = []
     for name, output in zip(names, outputs):
-        if output.ndim < 2 or output.shape[-1] < 2:
-            continue
-        spans = np.abs(output.reshape(-1, output.shape[-1])).max(axis=0)
-        if spans.max() > 10 and (spans <= 1).any():
-            mixed.append(name)
+        for axis in {output.ndim - 1, 1} if output.ndim == 3 else {output.ndim - 1}:
+            if output.ndim < 2 or output.shape[axis] < 2:
+                continue
+            columns = np.moveaxis(np.abs(output), axis, -1)
+            spans = columns.reshape(-1, columns.shape[-1]).max(axis=0)
+            if spans.max() > 10 and (spans <= 1).any():
+                mixed.append(name)
+                break
     return mixed
