@@ -84,8 +84,8 @@ def _check(args) -> int:
 
     found = api.check(args.config, args.overrides)
     console.print(f"[green]ok[/green] {args.config}: model {found.config.model.name}, {found.evaluation_samples} "
-                  f"{found.sample_noun} to evaluate, {found.calibration_samples} {found.calibration_noun} to calibrate, "
-                  f"input "
+                  f"{found.sample_noun} to evaluate, {found.calibration_samples} {found.calibration_noun} to "
+                  f"calibrate, input "
                   f"{list(found.input_shape)} {found.input_dtype}")
     return 0
 

@@ -35,7 +35,8 @@ def convert(annotations: Path, images: Path, out: Path, split: str) -> None:
             rows.append(f"{index[ann['category_id']]} {(x + w / 2) / info['width']:.6f} "
                         f"{(y + h / 2) / info['height']:.6f} {w / info['width']:.6f} {h / info['height']:.6f}")
         if rows:
-            (out / "labels" / split / Path(info["file_name"]).with_suffix(".txt").name).write_text("\n".join(rows) + "\n")
+            label = out / "labels" / split / Path(info["file_name"]).with_suffix(".txt").name
+            label.write_text("\n".join(rows) + "\n")
     names = "\n".join(f"  {k}: {c['name']}" for k, c in enumerate(categories))
     (out / "data.yaml").write_text(f"path: .\n{split}: images/{split}\nnames:\n{names}\n")
 

@@ -2,7 +2,8 @@
 
 Charts are inline SVG and images are data URIs, so the file opens anywhere, offline, and can be mailed alone.
 It shows the accuracy table, per-class AP change and precision-recall curves (detection), per-keypoint error
-(pose), the task's pictures (stereo: disparity and error maps), speed, the layers kept in floating point, and provenance.
+(pose), the task's pictures (stereo: disparity and error maps), speed, the layers kept in floating point, and
+provenance.
 """
 
 from __future__ import annotations

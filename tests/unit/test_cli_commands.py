@@ -1,4 +1,5 @@
-"""`--help`, `check`, `list` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF; and the\nimport layers of the package."""
+"""`--help`, `check`, `list` and `benchmark`: fast paths that must not pull in TensorFlow or NNCF; and the
+import layers of the package."""
 
 from __future__ import annotations
 

@@ -160,30 +160,30 @@ class BoxList(Decoder):
         if self.width is None:
             self._check_columns(rows.shape[1])
             self.width = rows.shape[1]
-        columns = self.columns
-        if c.scores == "column":
-            scores = activate(rows[:, columns["score"]], c.score_activation)
-            labels = np.rint(rows[:, columns["class"]]).astype(np.int64)
-            keep = np.nonzero(scores >= c.score_threshold)[0]
-        else:
-            first = columns["first_class"]
-            class_scores = activate(rows[:, first : first + columns["classes"]], c.score_activation)
-            if c.no_object_class:
-                class_scores = class_scores[:, :-1]
-            if columns["objectness"] is not None:
-                objectness = activate(rows[:, columns["objectness"]], "sigmoid" if c.score_activation == "sigmoid"
-                                      else "none")
-                class_scores = class_scores * objectness[:, None]
-            keep, labels = np.nonzero(class_scores >= c.score_threshold)
-            scores = class_scores[keep, labels]
-            labels = labels.astype(np.int64)
-        if c.scores == "column":
-            scores, labels = scores[keep], labels[keep]
+        keep, scores, labels = self._candidates(rows)
         top = np.argsort(-scores, kind="stable")[: c.pre_nms_top_k if c.nms else c.max_detections]
         keep, scores, labels = keep[top], scores[top], labels[top] + c.class_offset
-        boxes = to_corners(rows[keep, columns["box"] : columns["box"] + 4].astype(np.float64), c.box_format)
+        first_box = self.columns["box"]
+        boxes = to_corners(rows[keep, first_box : first_box + 4].astype(np.float64), c.box_format)
         if c.nms:
             detections = nms(boxes, scores, labels, c.nms_iou, c.max_detections, c.class_agnostic)
         else:
             detections = Detections(boxes.astype(np.float32), scores.astype(np.float32), labels)
         return detections.in_units(c.units)
+
+    def _candidates(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row index, score, class index) of every (row, class) at or above the confidence floor."""
+        c, columns = self.config, self.columns
+        if c.scores == "column":
+            scores = activate(rows[:, columns["score"]], c.score_activation)
+            keep = np.nonzero(scores >= c.score_threshold)[0]
+            return keep, scores[keep], np.rint(rows[keep, columns["class"]]).astype(np.int64)
+        first = columns["first_class"]
+        class_scores = activate(rows[:, first : first + columns["classes"]], c.score_activation)
+        if c.no_object_class:
+            class_scores = class_scores[:, :-1]
+        if columns["objectness"] is not None:
+            activation = "sigmoid" if c.score_activation == "sigmoid" else "none"  # softmax is for classes only
+            class_scores = class_scores * activate(rows[:, columns["objectness"]], activation)[:, None]
+        keep, labels = np.nonzero(class_scores >= c.score_threshold)
+        return keep, class_scores[keep, labels], labels.astype(np.int64)
