@@ -22,10 +22,11 @@ class ModelSource:
 
     format: str = ""  # the name reports and messages use
     accepted: str = ""  # how the refusal of an unknown path names this format
+    suffix: str = ""  # a file format's suffix, for the default `matches`
     tensorflow: bool = False
 
     def matches(self, path: Path) -> bool:
-        raise NotImplementedError
+        return bool(self.suffix) and path.suffix == self.suffix and path.is_file()
 
     def check(self, path: Path) -> None:
         """Refuse a path of this format that cannot be read (an IR without its weights)."""

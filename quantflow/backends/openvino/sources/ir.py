@@ -11,10 +11,7 @@ from quantflow.core.errors import UserInputError, shown
 @SOURCES.register("ir")
 class IrSource(ModelSource):
     format = "OpenVINO IR"
-    accepted = ".xml"
-
-    def matches(self, path: Path) -> bool:
-        return path.suffix == ".xml" and not path.is_dir()
+    accepted = suffix = ".xml"
 
     def check(self, path: Path) -> None:
         if not path.with_suffix(".bin").is_file():
