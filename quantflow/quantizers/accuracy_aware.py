@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.backends.openvino.graph import quantized_operations
+from quantflow.core.errors import UserInputError
 from quantflow.core.subsets import seeded_subset
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 from quantflow.quantizers.default import DefaultQuantization
@@ -107,12 +108,20 @@ class AccuracyAwareQuantization(DefaultQuantization):
         tune_hyperparams: bool = False
 
     def split(self, evaluation_ids: list[int]) -> tuple[list[int], list[int]]:
-        """A seeded `test_fraction` of the evaluation images is held out of the search."""
-        if not self.config.test_fraction:
-            return super().split(evaluation_ids)
-        count = max(1, round(len(evaluation_ids) * self.config.test_fraction))
-        test = set(seeded_subset(evaluation_ids, count, self.config.split_seed, "quantization.openvino.test_fraction"))
-        return [i for i in evaluation_ids if i not in test], sorted(test)
+        """A seeded `test_fraction` of the evaluation images is held out of the search. The search needs two
+        images at least: NNCF probes its validation function with one item, which a one-image split could not
+        tell from the full evaluation it takes as the reference."""
+        search, test = super().split(evaluation_ids)
+        if self.config.test_fraction:
+            count = max(1, round(len(evaluation_ids) * self.config.test_fraction))
+            held_out = set(seeded_subset(evaluation_ids, count, self.config.split_seed,
+                                         "quantization.openvino.test_fraction"))
+            search, test = [i for i in evaluation_ids if i not in held_out], sorted(held_out)
+        if len(search) < 2:
+            raise UserInputError(f"quantization.openvino: the accuracy-aware search needs 2 or more search samples, "
+                                 f"got {len(search)} of {len(evaluation_ids)} evaluated (raise evaluation.max_images "
+                                 f"or lower test_fraction)")
+        return search, test
 
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         import nncf

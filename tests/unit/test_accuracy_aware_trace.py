@@ -314,3 +314,25 @@ def test_outcome_stop_reason(quantize_pair, steps, settings, budget_spent, reaso
     assert target["stop_reason"] == reason
     assert target["reached"] is reached
     assert target["search_drop"] == pytest.approx(accuracy_drop(0.8, steps[-1], "absolute"))
+
+
+def quantizer(**settings) -> AccuracyAwareQuantization:
+    return AccuracyAwareQuantization(AccuracyAwareQuantization.Config(algorithm="accuracy_aware", **settings))
+
+
+def test_the_held_out_split_is_seeded_and_disjoint() -> None:
+    ids = list(range(1, 21))
+    search, test = quantizer(test_fraction=0.25, split_seed=3).split(ids)
+    assert len(test) == 5 and sorted(search + test) == ids and not set(search) & set(test)
+    assert quantizer(test_fraction=0.25, split_seed=3).split(ids) == (search, test)
+    assert quantizer().split(ids) == (ids, [])
+
+
+@pytest.mark.parametrize(("ids", "settings"), [([7], {}), ([1, 2], {"test_fraction": 0.5})])
+def test_a_search_of_one_sample_is_refused(ids: list[int], settings: dict) -> None:
+    """NNCF probes its validation function with one item; a one-sample split would take that probe for the
+    reference and record every step one early, so quantflow refuses it with the keys to change."""
+    from quantflow.core.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"needs 2 or more search samples, got 1 of \d evaluated"):
+        quantizer(**settings).split(ids)
