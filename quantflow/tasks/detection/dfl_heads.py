@@ -66,7 +66,7 @@ class DflHeads(Decoder):
         if len(combined) == len(c.strides):
             self.levels = [(o.index, None) for o in combined]
         elif len(separate_boxes) == len(c.strides):
-            others = [o for o in maps if o.shape[channel] not in (box_channels,)]
+            others = [o for o in maps if o.shape[channel] != box_channels]
             pairs = []
             for box in separate_boxes:
                 partner = [o for o in others if grid(o) == grid(box)]
@@ -79,9 +79,10 @@ class DflHeads(Decoder):
             raise UserInputError(f"decoder.strides: {len(c.strides)} levels expected, each with 4 × reg_max = "
                                  f"{box_channels} box channels ({c.layout}); model outputs: {described}")
         infos = {o.index: o for o in outputs}
-        self.levels.sort(key=lambda level: -np.prod(grid(infos[level[0]])))  # finest first, as strides are
         sizes = [grid(infos[box]) for box, _ in self.levels]
-        if all(-1 not in size for size in sizes):
+        if all(-1 not in size for size in sizes):  # static grids: finest first, as strides are
+            self.levels.sort(key=lambda level: -np.prod(grid(infos[level[0]])))
+            sizes = [grid(infos[box]) for box, _ in self.levels]
             extents = {(h * s, w * s) for (h, w), s in zip(sizes, c.strides)}
             if len(extents) != 1:
                 raise UserInputError(f"decoder.strides: {c.strides} do not match the head sizes "
