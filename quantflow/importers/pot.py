@@ -26,7 +26,9 @@ from quantflow.importers.accuracy_checker import first_entry, import_model
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = {"DefaultQuantization": "default", "AccuracyAwareQuantization": "accuracy_aware"}
+# POT's accuracy-aware algorithm reverts one ranked layer per step, as NNCF's accuracy control (its successor) does;
+# its parameters map one to one there.
+ALGORITHMS = {"DefaultQuantization": "default", "AccuracyAwareQuantization": "nncf_accuracy_control"}
 TARGET_DEVICES = {"ANY", "CPU", "GPU", "CPU_SPR"}
 PRESETS = {"performance": "performance", "mixed": "mixed", "symmetric": "performance"}
 # POT itself ran `accuracy` (alias `asymmetric`) as `mixed` on CPU, GPU and ANY; NNCF has no asymmetric preset.
@@ -163,7 +165,7 @@ def _compression(compression: dict, where: Where) -> tuple[dict, dict, float | N
     notes += leftovers(algorithm, {"name", "params"}, at)
     quantization: dict[str, Any] = {"algorithm": ALGORITHMS[algorithm["name"]]}
     calibration: dict[str, Any] = {}
-    aware = quantization["algorithm"] == "accuracy_aware"
+    aware = quantization["algorithm"] == "nncf_accuracy_control"
     notes += _copy_params(params, at / "params", ACCURACY_AWARE_PARAMS if aware else DEFAULT_PARAMS,
                           {"quantization": quantization, "calibration": calibration})
     if "stat_subset_size" not in params:

@@ -229,7 +229,7 @@ class Run:
             return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
         return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,
-                              fp32_metric.higher_is_better)
+                              fp32_metric.higher_is_better, self.config.evaluation.device)
 
     def speed(self, models: dict) -> dict:
         """Latency and throughput of each model on the first evaluation image, measured back to back."""

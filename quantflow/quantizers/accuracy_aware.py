@@ -1,181 +1,121 @@
-"""Accuracy-aware quantization on `nncf.quantize_with_accuracy_control`, with what its users miss:
-a metric-ranked search, a time and iteration budget, a per-step trace and the list of reverted layers.
+"""quantflow's accuracy-aware quantization: reach `max_drop` on the search split with as much of the model in
+INT8 as the time allows, by a coarse-to-fine search over which quantizer groups go back to float
+(`search/coarse_to_fine.py` gives the order).
 
-NNCF has no time budget. Once the budget is spent, quantflow answers NNCF's ranking calls without inference
-and reports the next evaluated step as meeting the target, which ends NNCF's loop with that step's model;
-every figure quantflow reports is its own measurement, never the value handed to NNCF.
+The model is calibrated once with its weight quantizers left as FakeQuantize nodes; every candidate is that graph
+with some groups bypassed, so no candidate calibrates again (a recipe is the only new calibration). The best
+candidate of the whole search is returned with its weights compressed to int8, whenever the search ends.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from quantflow.backends.openvino.graph import quantized_operations
-from quantflow.core.errors import UserInputError
-from quantflow.core.subsets import seeded_subset
+from quantflow.backends.openvino.quantizer_groups import in_float, quantizer_groups, shifted_constants
+from quantflow.backends.openvino.runner import compile_exact
+from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization, compress_weights
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
-from quantflow.quantizers.default import DefaultQuantization
+from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine
+from quantflow.quantizers.search.judge import Base, BudgetSpent, Judge
+from quantflow.quantizers.search.sensitivity import rounding_noise
 
 log = logging.getLogger(__name__)
 
-
-def accuracy_drop(reference: float, value: float, drop_type: str) -> float:
-    drop = reference - value
-    return drop / abs(reference) if drop_type == "relative" and reference else drop
-
-
-@dataclass(eq=False)
-class SearchTrace(logging.Handler):
-    """Watches one NNCF search: scores every validation call, notes which group NNCF just reverted (from its
-    log), records each evaluated step, and enforces the budget."""
-
-    validation: ValidationData
-    max_drop: float
-    drop_type: str
-    deadline: float
-    steps: list[dict] = field(default_factory=list)
-    reference: float | None = None
-    budget_spent: bool = False
-    _pending_group: list[str] | None = None
-    _started: float = field(default_factory=time.perf_counter)
-
-    def __post_init__(self) -> None:
-        logging.Handler.__init__(self, logging.INFO)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Reverted "):
-            self._pending_group = [line.strip() for line in message.splitlines()[1:] if line.strip()]
-
-    def validation_fn(self, compiled_model, items) -> tuple[float, list[float]]:
-        ids = list(items)
-        full = len(ids) == len(self.validation.ids)
-        self.budget_spent = self.budget_spent or time.perf_counter() > self.deadline
-        if self.budget_spent and self.reference is not None and not full:
-            return 0.0, [0.0] * len(ids)  # ranking after the deadline: no inference
-        value, per_item = self.validation.score(compiled_model, ids)
-        if not full:
-            return value, per_item
-        if self.reference is None:
-            self.reference = value
-            return value, per_item
-        step = {"step": len(self.steps), "metric": self.validation.shown(value),
-                "drop": accuracy_drop(self.reference, value, self.drop_type),
-                "reverted_group": self._pending_group or [], "elapsed_s": time.perf_counter() - self._started}
-        self.steps.append(step)
-        self._pending_group = None
-        if self.budget_spent and step["step"] > 0:
-            log.warning("accuracy-aware: time budget spent; stopping after step %d", step["step"])
-            return self.reference, per_item  # ends NNCF's loop with this step's model (see module docstring)
-        return value, per_item
-
-
-def _compress_weights(model):
-    """Fold weight FakeQuantize nodes into int8 constants, as NNCF does to the models it returns."""
-    from openvino._offline_transformations import compress_quantize_weights_transformation
-
-    compress_quantize_weights_transformation(model)
-    return model
+Recipe = Literal["bias_correction", "mixed_preset", "quantile_ranges", "smooth_quant"]
 
 
 @QUANTIZERS.register("accuracy_aware")
-class AccuracyAwareQuantization(DefaultQuantization):
-    """Reverts the quantizers that hurt the metric most until the drop on the search split is ≤ max_drop."""
+class AccuracyAwareQuantization(AccuracyTargetQuantization):
+    """Coarse-to-fine search (default, recipes, operation types, graph segments, ranked bisection, pruning) for
+    the fewest quantizer groups in float that keep the drop on the search split ≤ max_drop."""
 
-    needs_validation = True
-
-    class Config(DefaultQuantization.Config):
+    class Config(AccuracyTargetQuantization.Config):
         algorithm: Literal["accuracy_aware"] = "accuracy_aware"
-        max_drop: float = Field(default=0.01, ge=0, description="Largest accepted drop of the main metric.")
-        drop_type: Literal["absolute", "relative"] = "absolute"
-        max_iterations: int | None = Field(default=None, gt=0, description="Most layer groups to revert.")
-        time_budget: float | None = Field(default=None, gt=0, description="Seconds the search may take.")
-        ranking_subset_size: int | None = Field(
-            default=None, gt=0, description="Images used to rank layers; default: half of the search split."
-        )
-        test_fraction: float = Field(
-            default=0.0, ge=0, lt=1, description="Share of evaluation images held out of the search and judged once."
-        )
-        split_seed: int = 0
-        tune_hyperparams: bool = False
+        recipes: list[Recipe] = Field(
+            default_factory=lambda: ["bias_correction"],
+            description="Other calibrations tried, fully quantized, when the default misses the target: "
+                        "bias_correction (full), mixed_preset, quantile_ranges, smooth_quant (MatMul-heavy models).")
+        signal_samples: int = Field(default=8, gt=0, description="Search samples the rounding-noise ranking sees.")
 
-    def split(self, evaluation_ids: list[int]) -> tuple[list[int], list[int]]:
-        """A seeded `test_fraction` of the evaluation images is held out of the search. The search needs two
-        images at least: NNCF probes its validation function with one item, which a one-image split could not
-        tell from the full evaluation it takes as the reference."""
-        search, test = super().split(evaluation_ids)
-        if self.config.test_fraction:
-            count = max(1, round(len(evaluation_ids) * self.config.test_fraction))
-            held_out = set(seeded_subset(evaluation_ids, count, self.config.split_seed,
-                                         "quantization.openvino.test_fraction"))
-            search, test = [i for i in evaluation_ids if i not in held_out], sorted(held_out)
-        if len(search) < 2:
-            raise UserInputError(f"quantization.openvino: the accuracy-aware search needs 2 or more search samples, "
-                                 f"got {len(search)} of {len(evaluation_ids)} evaluated (raise evaluation.max_images "
-                                 f"or lower test_fraction)")
-        return search, test
+    def _calibrate(self, model, arguments: dict, name: str, **overrides) -> Base:
+        import nncf
+
+        arguments = dict(arguments)
+        advanced = self.advanced_parameters()
+        advanced.backend_params = {**advanced.backend_params, "compress_weights": False}
+        for key, value in overrides.items():
+            if key in arguments:
+                arguments[key] = value
+            else:
+                setattr(advanced, key, value)
+        quantized = nncf.quantize(model, advanced_parameters=advanced, **arguments)
+        return Base(name, quantized, quantizer_groups(quantized), shifted_constants(model, quantized))
+
+    def _recipes(self, model, arguments: dict) -> list[tuple[str, object]]:
+        """The configured recipes that differ from the settings already used."""
+        import nncf
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        c, recipes = self.config, []
+        for name in c.recipes:
+            if name == "bias_correction" and c.fast_bias_correction:
+                overrides = {"fast_bias_correction": False}
+            elif name == "mixed_preset" and c.preset != "mixed":
+                overrides = {"preset": nncf.QuantizationPreset.MIXED}
+            elif name == "quantile_ranges":
+                overrides = {"activations_range_estimator_params": RangeEstimatorParametersSet.MEAN_QUANTILE}
+            elif name == "smooth_quant" and c.model_type is None and _matmul_heavy(model):
+                overrides = {"model_type": nncf.ModelType.TRANSFORMER}
+            else:
+                continue
+            recipes.append((name, lambda o=overrides, n=name: self._calibrate(model, arguments, n, **o)))
+        return recipes
 
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
-        import nncf
-        import openvino as ov
-        from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
-
         c = self.config
-        searched = len(validation.ids)
-        ranking = min(c.ranking_subset_size or math.ceil(searched / 2), max(1, searched - 1))
-        trace = SearchTrace(validation, c.max_drop, c.drop_type,
-                            deadline=time.perf_counter() + (c.time_budget or math.inf))
+        deadline = time.perf_counter() + (c.time_budget or math.inf)
+        started = time.perf_counter()
         arguments, kept = self.nncf_arguments(model, calibration)
-        nncf_log = logging.getLogger("nncf")
-        nncf_log.addHandler(trace)
+        default = self._calibrate(model, arguments, "default")
+        calibration_seconds = time.perf_counter() - started
+        device = validation.device
+        reference, _ = validation.score(compile_exact(model, device), list(validation.ids))
+        judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline, device)
+        samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
         try:
-            with tempfile.TemporaryDirectory() as folder:
-                quantized = nncf.quantize_with_accuracy_control(
-                    model,
-                    validation_dataset=nncf.Dataset(list(validation.ids), validation.to_input),
-                    validation_fn=trace.validation_fn,
-                    max_drop=c.max_drop,
-                    drop_type=nncf.DropType(c.drop_type),
-                    advanced_quantization_parameters=self.advanced_parameters(),
-                    advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
-                        max_num_iterations=c.max_iterations or 2**31, tune_hyperparams=c.tune_hyperparams,
-                        ranking_subset_size=ranking, intermediate_model_dir=folder),
-                    **arguments,
-                )
-                fully_quantized = ov.Core().read_model(Path(folder) / "intermediate_model.xml")
-        finally:
-            nncf_log.removeHandler(trace)
-        return self._outcome(quantized, fully_quantized, trace, ranking, kept)
-
-    def _outcome(self, quantized, fully_quantized, trace: SearchTrace, ranking: int,
-                 kept: list[dict]) -> QuantizationOutcome:
-        """Keep the better of NNCF's result and the fully quantized model, and explain what was reverted."""
-        c = self.config
-        chosen, final = quantized, trace.steps[-1] if trace.steps else None
-        if trace.steps and trace.steps[0]["drop"] < trace.steps[-1]["drop"]:
-            chosen, final = _compress_weights(fully_quantized), trace.steps[0]
-        before, after = quantized_operations(fully_quantized), quantized_operations(chosen)
-        reverted = [{"name": name, "type": kind} for name, kind in sorted(before.items()) if name not in after]
-        drop = final["drop"] if final else 0.0
-        stop_reason = ("time_budget" if trace.budget_spent else
-                       "reached" if drop <= c.max_drop else
-                       "max_iterations" if c.max_iterations and len(trace.steps) > c.max_iterations else "unreachable")
+            coarse_to_fine(judge, default, self._recipes(model, arguments),
+                           lambda base: rounding_noise(base.model, base.groups, samples, device),
+                           calibration_seconds)
+        except BudgetSpent:
+            log.warning("accuracy-aware: time budget spent after %d evaluations; keeping the best candidate",
+                        len(judge.steps))
+        best = judge.best
+        chosen = compress_weights(in_float(best.base.model, [best.base.groups[i] for i in sorted(best.reverted)],
+                                           best.base.shifted))
+        before, after = quantized_operations(best.base.model), quantized_operations(chosen)
+        stop_reason = "reached" if best.met else "time_budget" if judge.budget_spent else "unreachable"
         return QuantizationOutcome(chosen, {
             "settings": c.model_dump(mode="json"),
             "auto_ignored": kept,
-            "target": {"max_drop": c.max_drop, "drop_type": c.drop_type, "reached": drop <= c.max_drop,
-                       "search_drop": drop, "stop_reason": stop_reason},
-            "ranking_subset_size": ranking,
-            "reference_metric": trace.validation.shown(trace.reference),
-            "steps": trace.steps,
-            "reverted": reverted,
+            "target": {"max_drop": c.max_drop, "drop_type": c.drop_type, "reached": best.met,
+                       "search_drop": best.drop, "stop_reason": stop_reason},
+            "reference_metric": validation.shown(reference),
+            "steps": judge.steps,
+            "reverted": [{"name": name, "type": kind} for name, kind in sorted(before.items()) if name not in after],
             "quantized_operations": {"before_search": len(before), "after_search": len(after)},
+            "search": {"strategy": "coarse_to_fine", "base": best.base.name, "groups": len(best.base.groups),
+                       "groups_in_float": len(best.reverted), "evaluations": len(judge.steps),
+                       "budget_spent": judge.budget_spent, "seconds": time.perf_counter() - started},
         })
+
+
+def _matmul_heavy(model) -> bool:
+    """SmoothQuant targets activation outliers in front of MatMuls (transformers); convolution nets gain nothing."""
+    types = [op.get_type_name() for op in model.get_ops()]
+    return types.count("MatMul") >= max(4, types.count("Convolution"))

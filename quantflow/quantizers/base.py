@@ -28,13 +28,14 @@ class ValidationData:
     score(compiled_model, ids) → (metric over those ids, per-item values in the order of ids): the shape of
     NNCF's `validation_fn`, so the search ranks layers by the task metric, not by raw output error. NNCF wants
     higher = better, so a lower-is-better metric (EPE) is scored negated; `shown` turns a score back into
-    the metric's own value for reports.
+    the metric's own value for reports. `device` is where a search compiles its candidates: the evaluation's.
     """
 
     ids: Sequence[int]
     to_input: Callable[[int], np.ndarray]
     score: Callable[[Any, list[int]], tuple[float, list[float]]]
     higher_is_better: bool = True
+    device: str = "CPU"
 
     def shown(self, score: float | None) -> float | None:
         return score if score is None or self.higher_is_better else -score

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from quantflow.core.provenance import versions_text
-from quantflow.report.model import DatasetInfo, Report
+from quantflow.report.model import DatasetInfo, Report, SearchStep
 
 
 def fmt_value(value: float | None, signed: bool = False) -> str:
@@ -128,15 +128,29 @@ def _search_section(report: Report) -> list[str]:
             [name, str(split.images), fmt_value(split.FP32), fmt_value(split.INT8), fmt_value(split.delta, True)]
             for name, split in report.splits.items()]
         lines += [markdown_table(rows), ""]
-    steps = [["step", main, "drop", "reverted in this step", "elapsed s"]] + [
-        [str(step.step), fmt_value(step.metric), fmt_value(step.drop, True),
-         ", ".join(step.reverted_group) or "(fully quantized)", f"{step.elapsed_s:.1f}"]
-        for step in quantization.steps]
-    counts, reverted = quantization.quantized_operations, quantization.reverted
-    lines += [markdown_table(steps), "",
+    counts, reverted, search = quantization.quantized_operations, quantization.reverted, quantization.search
+    if search:
+        lines += [f"Search: {search.evaluations} candidates in {search.seconds:.0f} s"
+                  f"{' (time budget spent)' if search.budget_spent else ''}; the chosen one edits the "
+                  f"`{search.base}` calibration and keeps {search.groups_in_float} of {search.groups} quantizer "
+                  "groups in float.", ""]
+    lines += [markdown_table(_step_rows(quantization.steps, main)), "",
               f"Kept in floating point: {len(reverted)} of {counts.before_search} quantized operations.", ""]
     lines += [f"- `{op.name}` ({op.type})" for op in reverted]
     return lines + [""]
+
+
+def _step_rows(steps: list[SearchStep], main: str) -> list[list[str]]:
+    """quantflow's search: each candidate, its phase, what it put in float and whether it was kept; NNCF's
+    strategy: the group each step reverted."""
+    if steps and steps[0].phase is not None:
+        return [["step", "phase", "candidate", "in float", main, "drop", "kept", "elapsed s"]] + [
+            [str(step.step), step.phase, f"{step.candidate} ({step.base})", str(step.in_float),
+             fmt_value(step.metric), fmt_value(step.drop, True), "kept" if step.accepted else "rolled back",
+             f"{step.elapsed_s:.1f}"] for step in steps]
+    return [["step", main, "drop", "reverted in this step", "elapsed s"]] + [
+        [str(step.step), fmt_value(step.metric), fmt_value(step.drop, True),
+         ", ".join(step.reverted_group) or "(fully quantized)", f"{step.elapsed_s:.1f}"] for step in steps]
 
 
 def evaluated_text(dataset: DatasetInfo) -> str:

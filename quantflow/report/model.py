@@ -75,8 +75,25 @@ class SearchStep(Section):
     step: int
     metric: float | None
     drop: float
-    reverted_group: list[str]
+    reverted_group: list[str] = Field(description="NNCF's strategy: the group it reverted in this step.")
     elapsed_s: float
+    phase: str | None = Field(default=None, description="quantflow's search: default, recipe, types, segments, "
+                                                        "bisection or pruning.")
+    candidate: str | None = Field(default=None, description="What the candidate puts in float.")
+    base: str | None = Field(default=None, description="The calibration it edits: default or a recipe.")
+    in_float: int | None = Field(default=None, description="Quantizer groups in float.")
+    met: bool | None = Field(default=None, description="Whether its drop meets the target.")
+    accepted: bool | None = Field(default=None, description="Whether it became the best so far (else rolled back).")
+
+
+class SearchSummary(Section):
+    strategy: str
+    base: str
+    groups: int
+    groups_in_float: int
+    evaluations: int
+    budget_spent: bool
+    seconds: float
 
 
 class QuantizedCounts(Section):
@@ -95,6 +112,7 @@ class Quantization(Section):
     steps: list[SearchStep] = Field(default_factory=list)
     reverted: list[Operation] = Field(default_factory=list, description="Kept in float by the accuracy-aware search.")
     quantized_operations: QuantizedCounts | None = None
+    search: SearchSummary | None = None
 
 
 class Split(Section):

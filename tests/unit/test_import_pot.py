@@ -80,7 +80,7 @@ def test_accuracy_aware_pair_maps_the_search_settings(tmp_path: Path) -> None:
     out = tmp_path / "aware.yml"
     notes = import_pot_files(AWARE, out)
     openvino = yaml.safe_load(out.read_text())["quantization"]["openvino"]
-    assert openvino == {"algorithm": "accuracy_aware", "max_drop": 0.01, "drop_type": "absolute", "max_iterations": 20,
+    assert openvino == {"algorithm": "nncf_accuracy_control", "max_drop": 0.01, "drop_type": "absolute", "max_iterations": 20,
                         "ranking_subset_size": 300, "tune_hyperparams": False, "preset": "mixed",
                         "target_device": "CPU", "ignored_scope": {"names": ["BoxPredictor_0/ClassPredictor/Conv2D"],
                                                                   "types": ["Add"]}}

@@ -1,6 +1,6 @@
 """Direct tests of the accuracy-aware search bookkeeping: `accuracy_drop`, `SearchTrace` driven the way NNCF drives
 `validation_fn` (a one-item mode probe, the full-set reference, partial ranking calls, full step calls, "Reverted"
-log records) and `AccuracyAwareQuantization._outcome` on small real NNCF-quantized OpenVINO models."""
+log records) and `NNCFAccuracyControl._outcome` on small real NNCF-quantized OpenVINO models."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from quantflow.quantizers.accuracy_aware import AccuracyAwareQuantization, SearchTrace, accuracy_drop
+from quantflow.quantizers.accuracy_target import accuracy_drop
 from quantflow.quantizers.base import ValidationData
+from quantflow.quantizers.nncf_accuracy_control import NNCFAccuracyControl, SearchTrace
 
 IDS = list(range(10))
 RANKING = IDS[:4]
@@ -244,9 +245,9 @@ def searched(step_means: list[float], reference: float = 0.8, budget_spent: bool
 
 def outcome(quantize_pair, trace: SearchTrace, **settings):
     quantized, full = quantize_pair()
-    config = AccuracyAwareQuantization.Config(**settings)
+    config = NNCFAccuracyControl.Config(**settings)
     kept = [{"name": "head", "type": "MatMul", "rule": "detection_head"}]
-    return AccuracyAwareQuantization(config)._outcome(quantized, full, trace, 4, kept), quantized, full
+    return NNCFAccuracyControl(config)._outcome(quantized, full, trace, 4, kept), quantized, full
 
 
 def test_outcome_reports_what_the_search_reverted(quantize_pair) -> None:
@@ -267,7 +268,7 @@ def test_outcome_reports_what_the_search_reverted(quantize_pair) -> None:
     assert details["steps"] is trace.steps and details["reference_metric"] == pytest.approx(0.8)
     assert details["ranking_subset_size"] == 4
     assert details["auto_ignored"] == [{"name": "head", "type": "MatMul", "rule": "detection_head"}]
-    assert details["settings"]["max_drop"] == 0.01 and details["settings"]["algorithm"] == "accuracy_aware"
+    assert details["settings"]["max_drop"] == 0.01 and details["settings"]["algorithm"] == "nncf_accuracy_control"
 
 
 def test_outcome_keeps_the_fully_quantized_model_when_reverting_made_it_worse(quantize_pair) -> None:
@@ -316,8 +317,8 @@ def test_outcome_stop_reason(quantize_pair, steps, settings, budget_spent, reaso
     assert target["search_drop"] == pytest.approx(accuracy_drop(0.8, steps[-1], "absolute"))
 
 
-def quantizer(**settings) -> AccuracyAwareQuantization:
-    return AccuracyAwareQuantization(AccuracyAwareQuantization.Config(algorithm="accuracy_aware", **settings))
+def quantizer(**settings) -> NNCFAccuracyControl:
+    return NNCFAccuracyControl(NNCFAccuracyControl.Config(algorithm="nncf_accuracy_control", **settings))
 
 
 def test_the_held_out_split_is_seeded_and_disjoint() -> None:

@@ -1,0 +1,1 @@
+"""quantflow's accuracy-aware search: candidates judged by the task metric, ranked coarse to fine."""

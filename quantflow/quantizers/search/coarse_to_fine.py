@@ -1,0 +1,99 @@
+"""The order of the search, coarsest and cheapest first; every candidate is judged by the task metric.
+
+1. default: the fully quantized model. Done if it meets the target.
+2. recipes: other calibrations (each calibrated once), fully quantized; the best becomes the base.
+3. types: all groups feeding one kind of operation in float (all Multiply, all GroupConvolution, ...), then the
+   first and last groups: where in the operation set the loss sits.
+4. segments: the graph cut into contiguous stretches in topological order: where along the graph it sits.
+5. bisection: groups ranked by what their type and segment recovered, ties broken by their rounding noise; the
+   shortest prefix of that ranking that meets the target, by bisection on its length.
+6. pruning: groups of the best set put back to INT8 in halving chunks, least promising first, while the target
+   holds; fewer groups in float means more of the model runs in INT8.
+
+The judge raises BudgetSpent when the next pass would end after the deadline; its best verdict stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from quantflow.backends.openvino.quantizer_groups import QuantizerGroup
+from quantflow.quantizers.search.judge import Base, Judge
+
+SEGMENTS = 8
+SHAPE_TYPES = {"ShapeOf", "Unsqueeze", "Squeeze", "Reshape", "Transpose"}
+
+
+def operation_kind(group: QuantizerGroup) -> str:
+    """The computing operation types a group feeds; shape bookkeeping that rides along does not count."""
+    types = sorted(set(group.types) - SHAPE_TYPES) or sorted(set(group.types))
+    return "+".join(types)
+
+
+def segments(count: int, parts: int = SEGMENTS) -> list[range]:
+    """`parts` contiguous, near-equal stretches of `count` groups in graph order."""
+    parts = max(1, min(parts, count))
+    bounds = [round(k * count / parts) for k in range(parts + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Callable[[], Base]]],
+                   signal: Callable[[Base], list[float]], calibration_seconds: float) -> None:
+    if judge(default, frozenset(), "default", "fully quantized").met:
+        return
+    for name, calibrate in recipes:
+        judge.check_time(calibration_seconds)
+        if judge(calibrate(), frozenset(), "recipe", name).met:
+            return
+    base = judge.best.base
+    full = judge.best.drop
+    count = len(base.groups)
+    gains = [0.0] * count
+
+    kinds: dict[str, list[int]] = {}
+    for group in base.groups:
+        kinds.setdefault(operation_kind(group), []).append(group.index)
+    for kind, members in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        if len(members) < count:
+            recovered = full - judge(base, frozenset(members), "types", f"{kind} in float ({len(members)})").drop
+            for i in members:
+                gains[i] += max(recovered, 0.0)
+    if count > 2:
+        judge(base, frozenset({0, count - 1}), "recipe", "first and last groups in float")
+    for k, stretch in enumerate(segments(count)):
+        if len(stretch) < count:
+            verdict = judge(base, frozenset(stretch), "segments", f"segment {k + 1}: groups {stretch.start}-{stretch.stop - 1}")
+            for i in stretch:
+                gains[i] += max(full - verdict.drop, 0.0)
+
+    noise = signal(base)
+    order = sorted(range(count), key=lambda i: (-gains[i], -noise[i], i))
+    low, high = 0, count  # every group in float is the FP32 model: it meets any target
+    while high - low > 1:
+        middle = (low + high) // 2
+        if judge(base, frozenset(order[:middle]), "bisection", f"first {middle} of {count} ranked").met:
+            high = middle
+        else:
+            low = middle
+    if not (judge.best.met and judge.best.base is base):
+        judge(base, frozenset(order[:high]), "bisection", f"first {high} of {count} ranked")
+    if judge.best.met and judge.best.base is base:
+        prune(judge, base, judge.best.reverted, {g: r for r, g in enumerate(order)})
+
+
+def prune(judge: Judge, base: Base, reverted: frozenset[int], rank: dict[int, int]) -> None:
+    """Complement reduction as in delta debugging: try chunks of the set back in INT8, halving the chunk size."""
+    members = sorted(reverted, key=lambda g: -rank[g])  # least promising first
+    size = max(1, len(members) // 2)
+    while members:
+        start = 0
+        while start < len(members):
+            chunk = set(members[start:start + size])
+            kept = frozenset(m for m in members if m not in chunk)
+            if judge(base, kept, "pruning", f"{len(chunk)} of {len(members)} back to INT8").met:
+                members = [m for m in members if m not in chunk]
+            else:
+                start += size
+        if size == 1:
+            return
+        size = max(1, size // 2)

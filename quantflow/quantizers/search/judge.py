@@ -1,0 +1,110 @@
+"""Judging candidates: each is a set of quantizer groups put back in float on one calibrated base model, scored
+by the task metric on the search split. The judge keeps the best candidate of the whole search, records every
+evaluation as a step and enforces the time budget before a pass starts, not after it."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantflow.backends.openvino.quantizer_groups import QuantizerGroup, in_float
+from quantflow.backends.openvino.runner import compile_exact
+from quantflow.quantizers.accuracy_target import accuracy_drop
+from quantflow.quantizers.base import ValidationData
+
+log = logging.getLogger(__name__)
+
+
+class BudgetSpent(Exception):
+    """The next pass would end after the deadline."""
+
+
+@dataclass
+class Base:
+    """One calibration of the model (default settings or a recipe), quantized with uncompressed weights."""
+
+    name: str
+    model: object
+    groups: list[QuantizerGroup]
+    shifted: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    base: Base
+    reverted: frozenset[int]
+    score: float
+    drop: float
+    met: bool
+
+
+@dataclass
+class Judge:
+    validation: ValidationData
+    reference: float
+    max_drop: float
+    drop_type: str
+    deadline: float
+    device: str
+    on_step: Callable[[dict], None] = lambda step: None
+    steps: list[dict] = field(default_factory=list)
+    best: Verdict | None = None
+    budget_spent: bool = False
+    _seen: dict[tuple[str, frozenset[int]], Verdict] = field(default_factory=dict)
+    _slowest_pass: float = 0.0
+    _started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+    def check_time(self, extra_seconds: float = 0.0) -> None:
+        """Raise BudgetSpent when `extra_seconds` and then a pass as slow as the slowest so far would end after
+        the deadline."""
+        if time.perf_counter() + extra_seconds + self._slowest_pass > self.deadline:
+            self.budget_spent = True
+            raise BudgetSpent
+
+    def better(self, verdict: Verdict) -> bool:
+        """Meeting the target beats missing it; among those that meet it, fewer groups in float win; among those
+        that miss, the smaller drop wins."""
+        best = self.best
+        if best is None:
+            return True
+        if verdict.met != best.met:
+            return verdict.met
+        if verdict.met:
+            return (len(verdict.reverted), verdict.drop) < (len(best.reverted), best.drop)
+        return (verdict.drop, len(verdict.reverted)) < (best.drop, len(best.reverted))
+
+    def __call__(self, base: Base, reverted: frozenset[int], phase: str, candidate: str) -> Verdict:
+        key = (base.name, reverted)
+        if key in self._seen:
+            return self._seen[key]
+        if self.steps:
+            self.check_time()
+        started = time.perf_counter()
+        model = in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
+        compiled = compile_exact(model, self.device)
+        score, _ = self.validation.score(compiled, list(self.validation.ids))
+        del compiled, model
+        gc.collect()  # compiled models hold their weights; release them before the next candidate
+        self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)
+        drop = accuracy_drop(self.reference, score, self.drop_type)
+        verdict = Verdict(base, reverted, score, drop, drop <= self.max_drop)
+        accepted = self.better(verdict)
+        if accepted:
+            self.best = verdict
+        self._seen[key] = verdict
+        step = {"step": len(self.steps), "phase": phase, "candidate": candidate, "base": base.name,
+                "metric": self.validation.shown(score), "drop": drop, "in_float": len(reverted),
+                "met": verdict.met, "accepted": accepted, "reverted_group": [], "elapsed_s": self.elapsed()}
+        self.steps.append(step)
+        self.on_step(step)
+        log.info("search step %d (%s: %s): drop %+.5f with %d groups in float%s", step["step"], phase, candidate,
+                 drop, len(reverted), " - best so far" if accepted else "")
+        return verdict
