@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    import rich
     from rich.logging import RichHandler
 
     from quantflow.core.progress import console
@@ -76,6 +77,7 @@ def _setup_logging(verbose: bool) -> None:
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)])
     for noisy in ("nncf", "openvino", "tensorflow", "absl"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    rich.reconfigure(stderr=True, quiet=not verbose)  # libraries' own rich bars (NNCF's): shown with -v, on stderr
 
 
 def _check(args) -> int:

@@ -19,6 +19,7 @@ from pydantic import Field
 from quantflow.backends.openvino.graph import quantized_operations
 from quantflow.backends.openvino.quantizer_groups import in_float, quantizer_groups, shifted_constants
 from quantflow.backends.openvino.runner import compile_exact
+from quantflow.core.progress import progress_bar
 from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization, compress_weights
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine
@@ -81,21 +82,27 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
         c = self.config
         deadline = time.perf_counter() + (c.time_budget or math.inf)
         started = time.perf_counter()
-        arguments, kept = self.nncf_arguments(model, calibration)
-        default = self._calibrate(model, arguments, "default")
-        calibration_seconds = time.perf_counter() - started
-        device = validation.device
-        reference, _ = validation.score(compile_exact(model, device), list(validation.ids))
-        judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline, device)
-        samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
-        try:
-            coarse_to_fine(judge, default, self._recipes(model, arguments),
-                           lambda base: rounding_noise(base.model, base.groups, samples, device),
-                           calibration_seconds)
-        except BudgetSpent:
-            log.warning("accuracy-aware: time budget spent after %d evaluations; keeping the best candidate",
-                        len(judge.steps))
+        with progress_bar() as view:
+            status = view.add_task("accuracy-aware search: calibrating", total=None)
+            arguments, kept = self.nncf_arguments(model, calibration)
+            default = self._calibrate(model, arguments, "default")
+            calibration_seconds = time.perf_counter() - started
+            device = validation.device
+            reference, _ = validation.score(compile_exact(model, device), list(validation.ids))
+            judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline, device,
+                          on_step=lambda step: view.update(status, description=_status(step, judge, deadline)))
+            samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
+            try:
+                coarse_to_fine(judge, default, self._recipes(model, arguments),
+                               lambda base: rounding_noise(base.model, base.groups, samples, device),
+                               calibration_seconds)
+            except BudgetSpent:
+                log.warning("accuracy-aware: time budget spent after %d candidates; keeping the best one",
+                            len(judge.steps))
         best = judge.best
+        log.info("accuracy-aware search: %d candidates in %.0f s; best drop %+.5f with %d of %d quantizer groups in "
+                 "float (%s)", len(judge.steps), time.perf_counter() - started, best.drop, len(best.reverted),
+                 len(best.base.groups), "target met" if best.met else "target missed")
         chosen = compress_weights(in_float(best.base.model, [best.base.groups[i] for i in sorted(best.reverted)],
                                            best.base.shifted))
         before, after = quantized_operations(best.base.model), quantized_operations(chosen)
@@ -113,6 +120,15 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
                        "groups_in_float": len(best.reverted), "evaluations": len(judge.steps),
                        "budget_spent": judge.budget_spent, "seconds": time.perf_counter() - started},
         })
+
+
+def _status(step: dict, judge: Judge, deadline: float) -> str:
+    """The one line a search shows: phase, candidates tried, best drop so far, time left."""
+    best = judge.best
+    left = deadline - time.perf_counter()
+    clock = f" · {max(left, 0) / 60:.0f}:{max(left, 0) % 60:02.0f} left" if math.isfinite(left) else ""
+    return (f"accuracy-aware search · {step['phase']} · {len(judge.steps)} candidates · best drop {best.drop:+.4f} "
+            f"with {len(best.reverted)} groups in float{clock}")
 
 
 def _matmul_heavy(model) -> bool:

@@ -105,6 +105,6 @@ class Judge:
                 "met": verdict.met, "accepted": accepted, "reverted_group": [], "elapsed_s": self.elapsed()}
         self.steps.append(step)
         self.on_step(step)
-        log.info("search step %d (%s: %s): drop %+.5f with %d groups in float%s", step["step"], phase, candidate,
+        log.debug("search step %d (%s: %s): drop %+.5f with %d groups in float%s", step["step"], phase, candidate,
                  drop, len(reverted), " - best so far" if accepted else "")
         return verdict
