@@ -147,6 +147,8 @@ class EvaluationConfig(StrictModel):
     cache_dir: OutputFolder | None = Field(
         default_factory=default_cache_dir, description="FP32 reference cache; null disables it."
     )
+    input_cache_mb: int = Field(default=2048, ge=0, description="Disk for decoded, preprocessed inputs kept across "
+                                "the passes of an accuracy-aware search (removed after the run); 0 disables it.")
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
     maps: int = Field(default=3, ge=0, description="Samples the task draws pictures of for the reports (stereo: "
                       "disparity and error maps).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,15 +40,18 @@ class Predictions:
 
 
 def predict(runner: Runner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
-            decoder: Decoder, label: str, session: MetricSession | None = None) -> Predictions:
+            decoder: Decoder, label: str, session: MetricSession | None = None,
+            inputs: Callable[[int], tuple[Any, Any]] | None = None) -> Predictions:
     """Result rows of every sample; memory holds only the rows and a few samples in flight. With a metric
-    `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass."""
+    `session`, each sample's rows go to it as soon as they are decoded, so the metric works during the pass.
+    `inputs` (sample id → model input, geometry) replaces reading and preprocessing (an InputCache)."""
     per_image: dict[int, np.ndarray] = {}
     sizes: dict[int, tuple[int, int]] = {}
     lock = threading.Lock()
+    inputs = inputs or (lambda image_id: pipeline(*dataset.load_sample(image_id)))
 
     def prepare(image_id: int):
-        tensor, geometry = pipeline(*dataset.load_sample(image_id))
+        tensor, geometry = inputs(image_id)
         return image_id, tensor, geometry
 
     def collect(key, outputs: list[np.ndarray]) -> None:
@@ -72,11 +76,11 @@ def predict(runner: Runner, dataset: DatasetAdapter, image_ids: list[int], pipel
 
 
 def scored_pass(runner: Runner, dataset: DatasetAdapter, image_ids: list[int], pipeline: Pipeline,
-                decoder: Decoder, label: str, metric: Metric, ground_truth,
-                per_item: bool = False) -> tuple[Predictions, MetricResult]:
+                decoder: Decoder, label: str, metric: Metric, ground_truth, per_item: bool = False,
+                inputs: Callable[[int], tuple[Any, Any]] | None = None) -> tuple[Predictions, MetricResult]:
     """`predict` with the metric fed as samples finish: the pass and its score."""
     session = metric.session(ground_truth, image_ids, per_item)
-    return predict(runner, dataset, image_ids, pipeline, decoder, label, session), session.result()
+    return predict(runner, dataset, image_ids, pipeline, decoder, label, session, inputs), session.result()
 
 
 def variant(kind: str, precision: str, metric: MetricResult, predictions: Predictions, **details) -> Variant:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,6 +40,7 @@ from quantflow.core.task import TASKS, Task
 from quantflow.pipeline.cache import PredictionCache, files_digest, reference_key
 from quantflow.pipeline.embedded_variants import embedded_variants
 from quantflow.pipeline.evaluate import Evaluation, Predictions, predict, scored_pass, variant
+from quantflow.pipeline.input_cache import InputCache
 from quantflow.pipeline.tflite_variants import TFLiteSource, TFLiteVariants, check_tflite_source
 from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
@@ -151,6 +154,7 @@ class Run:
         self.stages = build_stages(config)
         self.timings: dict[str, float] = {}
         self.fp32_cached = False
+        self.inputs: InputCache | None = None
 
     def timed(self, name: str, fn, *args):
         start = time.perf_counter()
@@ -165,10 +169,30 @@ class Run:
 
     def evaluate(self, model, ids: list[int], label: str, ground_truth,
                  per_item: bool = False) -> tuple[Predictions, MetricResult]:
-        """One pass with the metric working alongside inference."""
+        """One pass with the metric working alongside inference (inputs from the cache while one is open)."""
         s = self.stages
         return scored_pass(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline,
-                           s.decoder, label, s.metric, ground_truth, per_item)
+                           s.decoder, label, s.metric, ground_truth, per_item, self.inputs)
+
+    @contextlib.contextmanager
+    def cached_inputs(self) -> Iterator[None]:
+        """Keep decoded, preprocessed inputs on disk while a search passes over the same samples again and
+        again, and for the INT8 pass after it; removed afterwards."""
+        c = self.config
+        if not (self.stages.quantizer.needs_validation and c.evaluation.input_cache_mb):
+            yield
+            return
+        s = self.stages
+        key = reference_key({"dataset": s.dataset.fingerprint(), "ids": s.evaluation_ids,
+                             "preprocessing": [step.model_dump(mode="json") for step in c.preprocessing.steps]})
+        with InputCache(lambda i: s.pipeline(*s.dataset.load_sample(i)), c.evaluation.cache_dir, key,
+                        c.evaluation.input_cache_mb * 2**20) as self.inputs:
+            try:
+                yield
+            finally:
+                log.debug("input cache: %d samples, %.1f MB, %d reads served", self.inputs.samples,
+                          self.inputs.used_bytes / 2**20, self.inputs.hits)
+                self.inputs = None
 
     def fp32_reference(self, model, session: MetricSession | None = None) -> Predictions:
         """FP32 predictions, from the cache when model, data, preprocessing and decoder are unchanged; their rows
@@ -228,8 +252,11 @@ class Run:
                 result = s.metric.evaluate(ground_truth, rows_of(fp32, ids), ids, per_item=True)
             return result.score, [result.per_item.get(i, 0.0) for i in ids]
 
-        return ValidationData(s.search_ids, lambda i: s.pipeline(*s.dataset.load_sample(i))[0], score,
-                              fp32_metric.higher_is_better, self.config.evaluation.device)
+        def to_input(i: int):
+            return (self.inputs or (lambda j: s.pipeline(*s.dataset.load_sample(j))))(i)[0]
+
+        return ValidationData(s.search_ids, to_input, score, fp32_metric.higher_is_better,
+                              self.config.evaluation.device)
 
     def speed(self, models: dict) -> dict:
         """Latency and throughput of each model on the first evaluation image, measured back to back."""
@@ -336,15 +363,16 @@ def run_quantize(config: Config) -> Report:
             ground_truth, reference = run.pseudo_labels(fp32)
             fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
 
-        outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
-                            run.validation(fp32, fp32_metric, ground_truth))
-        fake_quantize = count_ops(outcome.model, "FakeQuantize")
-        if fake_quantize == 0:
-            raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
-        int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
-        save_ir(outcome.model, int8_xml)
-        int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
-                                      "INT8 evaluation", ground_truth)
+        with run.cached_inputs():
+            outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
+                                run.validation(fp32, fp32_metric, ground_truth))
+            fake_quantize = count_ops(outcome.model, "FakeQuantize")
+            if fake_quantize == 0:
+                raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
+            int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
+            save_ir(outcome.model, int8_xml)
+            int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
+                                          "INT8 evaluation", ground_truth)
         models = {"FP32": model, "INT8": outcome.model}
         speed = run.timed("speed", run.speed, models)
         pictures = run.timed("pictures", run.pictures, models, folder.path / "maps")
