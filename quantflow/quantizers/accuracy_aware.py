@@ -22,7 +22,8 @@ from quantflow.backends.openvino.runner import compile_exact
 from quantflow.core.progress import progress_bar
 from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization, compress_weights
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
-from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine
+from quantflow.quantizers.ignored_scope import detection_head
+from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine, first_and_last, groups_feeding
 from quantflow.quantizers.search.judge import Base, BudgetSpent, Judge
 from quantflow.quantizers.search.sensitivity import rounding_noise
 
@@ -78,6 +79,15 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             recipes.append((name, lambda o=overrides, n=name: self._calibrate(model, arguments, n, **o)))
         return recipes
 
+    def _graph_recipes(self, model) -> list[tuple[str, object]]:
+        """Candidates that need no calibration: the detection head's tail (unless the config already keeps it in
+        float) and the first and last groups."""
+        recipes = []
+        if "detection_head" not in self.config.ignored_scope.auto:
+            head = {op["name"] for op in detection_head(model)}
+            recipes.append(("detection head", lambda base: groups_feeding(base, head)))
+        return [*recipes, ("first and last groups", first_and_last)]
+
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
         c = self.config
         deadline = time.perf_counter() + (c.time_budget or math.inf)
@@ -93,7 +103,7 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
                           on_step=lambda step: view.update(status, description=_status(step, judge, deadline)))
             samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
             try:
-                coarse_to_fine(judge, default, self._recipes(model, arguments),
+                coarse_to_fine(judge, default, self._recipes(model, arguments), self._graph_recipes(model),
                                lambda base: rounding_noise(base.model, base.groups, samples, device),
                                calibration_seconds)
             except BudgetSpent:

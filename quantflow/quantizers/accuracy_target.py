@@ -51,5 +51,6 @@ class AccuracyTargetQuantization(DefaultQuantization):
         if len(search) < self.min_search_samples:
             raise UserInputError(f"quantization.openvino: the {self.config.algorithm} search needs "
                                  f"{self.min_search_samples} or more search samples, got {len(search)} of "
-                                 f"{len(evaluation_ids)} evaluated (raise evaluation.max_images or lower test_fraction)")
+                                 f"{len(evaluation_ids)} evaluated (raise evaluation.max_images or lower "
+                                 "test_fraction)")
         return search, test

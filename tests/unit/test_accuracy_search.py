@@ -14,7 +14,7 @@ import pytest
 from quantflow.backends.openvino.quantizer_groups import in_float, quantizer_groups, shifted_constants
 from quantflow.backends.openvino.runner import compile_exact
 from quantflow.quantizers.base import ValidationData
-from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine, operation_kind, segments
+from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine, first_and_last, operation_kind, segments
 from quantflow.quantizers.search.judge import Base, BudgetSpent, Judge
 from quantflow.quantizers.search.sensitivity import fake_quantize, rounding_noise
 
@@ -176,12 +176,14 @@ def base_of(fp32, model) -> Base:
 
 
 def test_the_search_reaches_the_target_with_a_set_no_group_can_leave(quantized) -> None:
-    """After pruning, the groups in float are 1-minimal: putting any one of them back in INT8 breaks the target."""
+    """After pruning, the groups in float are 1-minimal: putting any one of them back in INT8 breaks the target.
+    (small_set=0: every phase runs, as on a model with many groups.)"""
     fp32, model = quantized
     base = base_of(fp32, model)
     full_drop = -OutputError(fp32)(compile_exact(model), list(range(len(SAMPLES))))[0]
     judge, scorer = make_judge(fp32, max_drop=full_drop / 8)
-    coarse_to_fine(judge, base, [], lambda b: rounding_noise(b.model, b.groups, SAMPLES[:2], "CPU"), 0.0)
+    coarse_to_fine(judge, base, [], [("first and last groups", first_and_last)],
+                   lambda b: rounding_noise(b.model, b.groups, SAMPLES[:2], "CPU"), 0.0, small_set=0)
     best = judge.best
     assert best.met and 0 < len(best.reverted) < len(base.groups)
     assert {step["phase"] for step in judge.steps} >= {"default", "types", "segments", "bisection"}
@@ -197,7 +199,7 @@ def test_a_spent_budget_keeps_the_best_candidate_seen(quantized) -> None:
     base = base_of(fp32, model)
     judge, _ = make_judge(fp32, max_drop=0.0, deadline=time.perf_counter() + 0.05)
     with pytest.raises(BudgetSpent):
-        coarse_to_fine(judge, base, [], lambda b: [0.0] * len(b.groups), 0.0)
+        coarse_to_fine(judge, base, [], [], lambda b: [0.0] * len(b.groups), 0.0)
     assert judge.budget_spent and judge.steps
     best_drop = min(step["drop"] for step in judge.steps)
     assert judge.best.drop == best_drop and not judge.best.met
@@ -207,7 +209,19 @@ def test_a_recipe_that_meets_the_target_fully_quantized_ends_the_search(quantize
     fp32, model = quantized
     judge, _ = make_judge(fp32, max_drop=1e9)
     calibrated = []
-    coarse_to_fine(judge, base_of(fp32, model), [("never", lambda: calibrated.append(1))],
+    coarse_to_fine(judge, base_of(fp32, model), [("never", lambda: calibrated.append(1))], [],
                    lambda b: [0.0] * len(b.groups), 0.0)
     assert [step["phase"] for step in judge.steps] == ["default"] and not calibrated
     assert judge.best.met and not judge.best.reverted
+
+
+def test_a_small_set_that_meets_the_target_is_pruned_at_once(quantized) -> None:
+    fp32, model = quantized
+    base = base_of(fp32, model)
+    full_drop = -OutputError(fp32)(compile_exact(model), list(range(len(SAMPLES))))[0]
+    judge, _ = make_judge(fp32, max_drop=full_drop / 8)
+    coarse_to_fine(judge, base, [], [], lambda b: rounding_noise(b.model, b.groups, SAMPLES[:2], "CPU"), 0.0)
+    phases = [step["phase"] for step in judge.steps]
+    assert "segments" not in phases and "bisection" not in phases and judge.best.met
+    for group in judge.best.reverted:
+        assert not judge(base, judge.best.reverted - {group}, "check", "one back to INT8").met

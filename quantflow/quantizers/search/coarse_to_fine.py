@@ -1,16 +1,20 @@
 """The order of the search, coarsest and cheapest first; every candidate is judged by the task metric.
 
 1. default: the fully quantized model. Done if it meets the target.
-2. recipes: other calibrations (each calibrated once), fully quantized; the best becomes the base.
-3. types: all groups feeding one kind of operation in float (all Multiply, all GroupConvolution, ...), then the
-   first and last groups: where in the operation set the loss sits.
+2. recipes: first the graph recipes, which need no calibration (the detection head's tail in float, the first
+   and last groups), then other calibrations (each calibrated once), fully quantized; the calibration with the
+   smallest drop becomes the base, and the graph recipes are tried on it too.
+3. types: all groups feeding one kind of operation in float (all Multiply, all GroupConvolution, ...): where in
+   the operation set the loss sits.
 4. segments: the graph cut into contiguous stretches in topological order: where along the graph it sits.
 5. bisection: groups ranked by what their type and segment recovered, ties broken by their rounding noise; the
    shortest prefix of that ranking that meets the target, by bisection on its length.
 6. pruning: groups of the best set put back to INT8 in halving chunks, least promising first, while the target
    holds; fewer groups in float means more of the model runs in INT8.
 
-The judge raises BudgetSpent when the next pass would end after the deadline; its best verdict stands.
+Whenever the best candidate meets the target with at most SMALL_SET groups in float, the search goes straight to
+pruning it (ranked by rounding noise). The judge raises BudgetSpent when the next pass would end after the
+deadline; its best verdict stands.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from quantflow.backends.openvino.quantizer_groups import QuantizerGroup
 from quantflow.quantizers.search.judge import Base, Judge
 
 SEGMENTS = 8
+SMALL_SET = 16
 SHAPE_TYPES = {"ShapeOf", "Unsqueeze", "Squeeze", "Reshape", "Transpose"}
 
 
@@ -37,17 +42,55 @@ def segments(count: int, parts: int = SEGMENTS) -> list[range]:
     return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
+def first_and_last(base: Base) -> frozenset[int]:
+    return frozenset({0, len(base.groups) - 1}) if len(base.groups) > 2 else frozenset()
+
+
+def groups_feeding(base: Base, operations: set[str]) -> frozenset[int]:
+    """The groups that quantize any of `operations`."""
+    return frozenset(g.index for g in base.groups if operations & set(g.operations))
+
+
 def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Callable[[], Base]]],
-                   signal: Callable[[Base], list[float]], calibration_seconds: float) -> None:
-    if judge(default, frozenset(), "default", "fully quantized").met:
+                   graph_recipes: Sequence[tuple[str, Callable[[Base], frozenset[int]]]],
+                   signal: Callable[[Base], list[float]], calibration_seconds: float,
+                   small_set: int = SMALL_SET) -> None:
+    def settled(base: Base, rank: dict[int, int] | None = None) -> bool:
+        """A set that meets the target and is small enough is pruned at once: about two passes per group cost
+        less than localizing further."""
+        best = judge.best
+        if not (best.met and best.base is base and (rank is not None or len(best.reverted) <= small_set)):
+            return False
+        if rank is None:
+            noise = signal(base)
+            rank = {g: r for r, g in enumerate(sorted(best.reverted, key=lambda i: (-noise[i], i)))}
+        prune(judge, base, best.reverted, rank)
+        return True
+
+    def graph(base: Base) -> None:
+        for name, choose in graph_recipes:
+            chosen = choose(base)
+            if chosen and len(chosen) < len(base.groups):
+                judge(base, chosen, "recipe", f"{name} in float ({len(chosen)})")
+
+    fully = {default.name: judge(default, frozenset(), "default", "fully quantized")}
+    if fully[default.name].met:
+        return
+    graph(default)
+    if settled(default):
         return
     for name, calibrate in recipes:
         judge.check_time(calibration_seconds)
-        if judge(calibrate(), frozenset(), "recipe", name).met:
+        recipe = calibrate()
+        fully[name] = judge(recipe, frozenset(), "recipe", name)
+        if fully[name].met:
             return
-    base = judge.best.base
-    full = judge.best.drop
-    count = len(base.groups)
+    base = min(fully.values(), key=lambda verdict: verdict.drop).base
+    if base is not default:
+        graph(base)
+        if settled(base):
+            return
+    full, count = fully[base.name].drop, len(base.groups)
     gains = [0.0] * count
 
     kinds: dict[str, list[int]] = {}
@@ -58,13 +101,16 @@ def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Cal
             recovered = full - judge(base, frozenset(members), "types", f"{kind} in float ({len(members)})").drop
             for i in members:
                 gains[i] += max(recovered, 0.0)
-    if count > 2:
-        judge(base, frozenset({0, count - 1}), "recipe", "first and last groups in float")
+    if settled(base):
+        return
     for k, stretch in enumerate(segments(count)):
         if len(stretch) < count:
-            verdict = judge(base, frozenset(stretch), "segments", f"segment {k + 1}: groups {stretch.start}-{stretch.stop - 1}")
+            label = f"segment {k + 1}: groups {stretch.start}-{stretch.stop - 1}"
+            verdict = judge(base, frozenset(stretch), "segments", label)
             for i in stretch:
                 gains[i] += max(full - verdict.drop, 0.0)
+    if settled(base):
+        return
 
     noise = signal(base)
     order = sorted(range(count), key=lambda i: (-gains[i], -noise[i], i))
@@ -77,8 +123,7 @@ def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Cal
             low = middle
     if not (judge.best.met and judge.best.base is base):
         judge(base, frozenset(order[:high]), "bisection", f"first {high} of {count} ranked")
-    if judge.best.met and judge.best.base is base:
-        prune(judge, base, judge.best.reverted, {g: r for r, g in enumerate(order)})
+    settled(base, {g: r for r, g in enumerate(order)})
 
 
 def prune(judge: Judge, base: Base, reverted: frozenset[int], rank: dict[int, int]) -> None:
