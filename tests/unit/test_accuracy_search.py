@@ -225,3 +225,70 @@ def test_a_small_set_that_meets_the_target_is_pruned_at_once(quantized) -> None:
     assert "segments" not in phases and "bisection" not in phases and judge.best.met
     for group in judge.best.reverted:
         assert not judge(base, judge.best.reverted - {group}, "check", "one back to INT8").met
+
+
+def default_int8_drop(fp32) -> float:
+    """The drop of NNCF's default INT8 of the test net under OutputError: what a target is set against."""
+    import nncf
+
+    calibration = calibration_data()
+    model = nncf.quantize(fp32, nncf.Dataset([calibration.to_input(i) for i in calibration.ids]), subset_size=8)
+    return -OutputError(fp32)(compile_exact(model), list(range(len(SAMPLES))))[0]
+
+
+def provider(**settings):
+    from quantflow.quantizers.accuracy_aware import AccuracyAwareQuantization
+
+    return AccuracyAwareQuantization(AccuracyAwareQuantization.Config(algorithm="accuracy_aware", **settings))
+
+
+def calibration_data():
+    from quantflow.quantizers.base import CalibrationData
+
+    tensors = [np.random.default_rng(i).normal(size=(1, 3, 24, 24)).astype(np.float32) for i in range(8)]
+    return CalibrationData(list(range(8)), lambda i: tensors[i])
+
+
+def test_the_provider_returns_the_best_candidate_compressed_with_a_report_it_can_validate() -> None:
+    from quantflow.report.model import Quantization
+
+    fp32 = residual_net()
+    scorer = OutputError(fp32)
+    validation = ValidationData(list(range(len(SAMPLES))), lambda i: SAMPLES[i], scorer)
+    full = default_int8_drop(fp32)
+    quantizer = provider(recipes=[], max_drop=full / 8)
+    outcome = quantizer.quantize(fp32, calibration_data(), validation)
+    details = outcome.details
+    Quantization.model_validate({"algorithm": "accuracy_aware", "fake_quantize_nodes": 1, **details})
+    assert details["target"]["reached"] and details["target"]["search_drop"] <= full / 8
+    assert details["search"]["evaluations"] == len(details["steps"]) == scorer.calls - 1  # one call: the reference
+    types = {op.get_type_name() for op in outcome.model.get_ops()}
+    weights = [op for op in outcome.model.get_ops() if op.get_type_name() == "Constant"
+               and op.get_output_element_type(0).get_type_name() == "i8"]
+    assert "FakeQuantize" in types and weights, "the chosen model keeps INT8 parts, weights folded to int8"
+    error = -scorer(compile_exact(outcome.model), list(range(len(SAMPLES))))[0]
+    assert error == pytest.approx(details["target"]["search_drop"], rel=1e-6)
+
+
+def test_a_target_only_fp32_meets_is_unreachable_and_the_best_int8_candidate_is_kept() -> None:
+    fp32 = residual_net()
+    validation = ValidationData(list(range(len(SAMPLES))), lambda i: SAMPLES[i], OutputError(fp32))
+    outcome = provider(recipes=[], max_drop=0.0).quantize(fp32, calibration_data(), validation)
+    target = outcome.details["target"]
+    assert not target["reached"] and target["stop_reason"] == "unreachable" and target["search_drop"] > 0
+    assert any(op.get_type_name() == "FakeQuantize" for op in outcome.model.get_ops())
+    assert outcome.details["search"]["groups_in_float"] < outcome.details["search"]["groups"]
+
+
+def test_each_recipe_calibrates_once_with_its_own_settings() -> None:
+    fp32 = residual_net()
+    quantizer = provider(recipes=["bias_correction", "mixed_preset", "quantile_ranges", "smooth_quant"])
+    arguments, _ = quantizer.nncf_arguments(fp32, calibration_data())
+    recipes = dict(quantizer._recipes(fp32, arguments))
+    assert set(recipes) == {"bias_correction", "mixed_preset", "quantile_ranges"}  # no MatMul: no SmoothQuant
+    default = quantizer._calibrate(fp32, arguments, "default")
+    for name, calibrate in recipes.items():
+        base = calibrate()
+        assert base.name == name and len(base.groups) == len(default.groups)
+        assert not np.array_equal(outputs(base.model), outputs(default.model)), name
+    assert "mixed_preset" not in dict(provider(preset="mixed", recipes=["mixed_preset"])._recipes(fp32, arguments))

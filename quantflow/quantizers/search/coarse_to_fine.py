@@ -114,15 +114,13 @@ def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Cal
 
     noise = signal(base)
     order = sorted(range(count), key=lambda i: (-gains[i], -noise[i], i))
-    low, high = 0, count  # every group in float is the FP32 model: it meets any target
+    low, high = 0, count  # every group in float is the FP32 model: it meets any target, but is no INT8 model
     while high - low > 1:
         middle = (low + high) // 2
         if judge(base, frozenset(order[:middle]), "bisection", f"first {middle} of {count} ranked").met:
             high = middle
         else:
             low = middle
-    if not (judge.best.met and judge.best.base is base):
-        judge(base, frozenset(order[:high]), "bisection", f"first {high} of {count} ranked")
     settled(base, {g: r for r, g in enumerate(order)})
 
 

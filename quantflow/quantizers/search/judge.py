@@ -71,9 +71,11 @@ class Judge:
 
     def better(self, verdict: Verdict) -> bool:
         """Meeting the target beats missing it; among those that meet it, fewer groups in float win; among those
-        that miss, the smaller drop wins."""
+        that miss, the smaller drop wins. A candidate with every group in float never wins: it is no INT8 model."""
         best = self.best
-        if best is None:
+        if len(verdict.reverted) == len(verdict.base.groups):
+            return best is None  # every group in float is the FP32 model, not a quantized one
+        if best is None or len(best.reverted) == len(best.base.groups):
             return True
         if verdict.met != best.met:
             return verdict.met
