@@ -244,13 +244,13 @@ class Run:
         if not s.quantizer.needs_validation:
             return None
 
-        def score(compiled_model, ids: list[int]) -> tuple[float, list[float]]:
+        def score(compiled_model, ids: list[int], per_item: bool = True) -> tuple[float, list[float]]:
             if runs_in_int8(compiled_model):
                 label = f"search: {len(ids)} images"
-                _, result = self.evaluate(compiled_model, ids, label, ground_truth, per_item=True)
+                _, result = self.evaluate(compiled_model, ids, label, ground_truth, per_item=per_item)
             else:
-                result = s.metric.evaluate(ground_truth, rows_of(fp32, ids), ids, per_item=True)
-            return result.score, [result.per_item.get(i, 0.0) for i in ids]
+                result = s.metric.evaluate(ground_truth, rows_of(fp32, ids), ids, per_item=per_item)
+            return result.score, [result.per_item.get(i, 0.0) for i in ids] if per_item else []
 
         def to_input(i: int):
             return (self.inputs or (lambda j: s.pipeline(*s.dataset.load_sample(j))))(i)[0]

@@ -25,15 +25,16 @@ class CalibrationData:
 class ValidationData:
     """The images an accuracy-aware search judges on, and its scorer.
 
-    score(compiled_model, ids) → (metric over those ids, per-item values in the order of ids): the shape of
-    NNCF's `validation_fn`, so the search ranks layers by the task metric, not by raw output error. NNCF wants
+    score(compiled_model, ids, per_item=True) → (metric over those ids, per-item values in the order of ids; empty
+    with per_item=False, which lets the metric take its fastest path): the shape of NNCF's `validation_fn`, so a
+    search ranks layers by the task metric, not by raw output error. NNCF wants
     higher = better, so a lower-is-better metric (EPE) is scored negated; `shown` turns a score back into
     the metric's own value for reports. `device` is where a search compiles its candidates: the evaluation's.
     """
 
     ids: Sequence[int]
     to_input: Callable[[int], np.ndarray]
-    score: Callable[[Any, list[int]], tuple[float, list[float]]]
+    score: Callable[..., tuple[float, list[float]]]
     higher_is_better: bool = True
     device: str = "CPU"
 

@@ -159,7 +159,7 @@ class OutputError:
         self.reference = outputs(fp32)
         self.calls = 0
 
-    def __call__(self, compiled, ids: list[int]) -> tuple[float, list[float]]:
+    def __call__(self, compiled, ids: list[int], per_item: bool = True) -> tuple[float, list[float]]:
         self.calls += 1
         per = [-float(np.mean((compiled(SAMPLES[i])[compiled.output(0)] - self.reference[i]) ** 2)) for i in ids]
         return float(np.mean(per)), per

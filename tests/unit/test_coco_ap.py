@@ -309,3 +309,31 @@ def test_precision_recall_curve_is_cocoeval_class_mean(dataset) -> None:
         assert curves[name]["precision"] == pytest.approx(expected, abs=1e-12)
         assert curves[name]["recall"][0] == 0.0 and len(curves[name]["recall"]) == len(expected)
     assert curves["IoU 0.50"]["precision"][50] >= curves["IoU 0.75"]["precision"][50]
+
+
+@pytest.mark.parametrize("settings", [{}, {"max_detections": 20}, {"categories": ["car", "person"]}])
+@pytest.mark.parametrize("subset", ["all", "some", "none"])
+def test_both_matchers_give_the_same_figures(dataset, settings: dict, subset: str) -> None:
+    """faster-coco-eval's C++ COCOeval (the default) against pycocotools' (the reference): every summary figure,
+    per-class AP and precision-recall point equal, with tied scores, a max-detections cut and a category filter."""
+    import math
+
+    gt_path, rows = dataset
+    rows = rows.copy()
+    rows[:, 5] = np.round(rows[:, 5], 1)
+    ids = {"all": IMAGE_IDS, "some": [2, 5, EMPTY_IMAGE], "none": IMAGE_IDS}[subset]
+    rows = rows[np.isin(rows[:, 0], ids)] if subset == "some" else rows if subset == "all" else rows[:0]
+    ground_truth = load_coco(gt_path, "where")
+    fast, reference_result = (CocoAP(CocoAP.Config(type="coco_ap", matcher=m, **settings)).evaluate(
+        ground_truth, rows, ids) for m in ("faster_coco_eval", "pycocotools"))
+
+    def same(a, b) -> bool:
+        return a is b if a is None or b is None else math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+
+    assert fast.summary.keys() == reference_result.summary.keys()
+    assert all(same(fast.summary[k], reference_result.summary[k]) for k in fast.summary), (fast.summary,
+                                                                                          reference_result.summary)
+    assert all(same(fast.breakdown[k], reference_result.breakdown[k]) for k in fast.breakdown)
+    for name, curve in reference_result.curves.items():
+        assert fast.curves[name]["recall"] == curve["recall"]
+        assert np.allclose(fast.curves[name]["precision"], curve["precision"], rtol=1e-12, atol=1e-15)

@@ -92,7 +92,7 @@ class Judge:
         started = time.perf_counter()
         model = in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
         compiled = compile_exact(model, self.device)
-        score, _ = self.validation.score(compiled, list(self.validation.ids))
+        score, _ = self.validation.score(compiled, list(self.validation.ids), per_item=False)
         del compiled, model
         gc.collect()  # compiled models hold their weights; release them before the next candidate
         self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)

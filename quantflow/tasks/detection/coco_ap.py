@@ -1,9 +1,15 @@
-"""COCO box AP through pycocotools' COCOeval: the numbers a COCO paper would print."""
+"""COCO box AP through COCOeval: the numbers a COCO paper would print.
+
+Two matchers give the same figures (tested to the last float bits): faster-coco-eval's C++ COCOeval, the default,
+matches a whole pass at once, 5-8x faster than pycocotools; pycocotools' COCOeval, the reference, runs on chunks
+of finished images during the pass and is what per-image AP (accuracy-aware ranking) is computed from.
+"""
 
 from __future__ import annotations
 
 import copy
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -69,6 +75,9 @@ class CocoSession(MetricSession):
         if len(self.waiting_ids) >= CHUNK_IMAGES:
             self._submit()
 
+    def accumulated(self) -> dict:
+        return self.table.accumulate()
+
     def _submit(self, everything: bool = False) -> None:
         """Hand waiting images to the worker in chunks of CHUNK_IMAGES (and the short rest if `everything`)."""
         rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
@@ -98,7 +107,7 @@ class CocoSession(MetricSession):
             chunk.result()  # raises what a chunk raised
         evaluator = COCOeval(self.ground_truth, iouType="bbox")
         evaluator.params = self.params
-        evaluator.eval = self.table.accumulate()
+        evaluator.eval = self.accumulated()
         with quiet_stdout():
             evaluator.summarize()
         stats = list(evaluator.stats)
@@ -109,6 +118,30 @@ class CocoSession(MetricSession):
         per_image = self.table.per_image_ap() if self.per_item else {}
         return MetricResult(summary, self.metric.main, _per_class(self.ground_truth, evaluator), per_image,
                             curves=_precision_recall(evaluator))
+
+
+class FasterCocoSession(CocoSession):
+    """The rows of the whole pass matched at once by faster-coco-eval's C++ COCOeval into the same `eval`
+    tables (precision, recall, scores) pycocotools' accumulate gives; no per-image AP."""
+
+    def add(self, image_ids: list[int], rows: np.ndarray) -> None:
+        self.rows.append(np.asarray(rows, dtype=np.float64).reshape(-1, 7))
+
+    def _submit(self, everything: bool = False) -> None:
+        pass
+
+    def accumulated(self) -> dict:
+        from faster_coco_eval import COCOeval_faster
+
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
+        with quiet_stdout():
+            evaluator = COCOeval_faster(self.ground_truth, _load_results(self.ground_truth, rows), "bbox",
+                                        print_function=lambda *args: None)
+            for key in ("imgIds", "catIds", "maxDets", "iouThrs", "recThrs", "areaRng", "areaRngLbl", "useCats"):
+                setattr(evaluator.params, key, copy.deepcopy(getattr(self.params, key)))
+            evaluator.evaluate()
+            evaluator.accumulate()
+        return {key: np.asarray(evaluator.eval[key]) for key in ("precision", "recall", "scores")}
 
 
 def _per_class(ground_truth, evaluator) -> dict[str, float | None]:
@@ -135,12 +168,17 @@ class CocoAP(Metric):
 
     class Config(ProviderConfig):
         max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")
+        matcher: Literal["faster_coco_eval", "pycocotools"] = Field(
+            default="faster_coco_eval", description="faster_coco_eval: C++ COCOeval, same figures; pycocotools: "
+                                                    "the reference (always used for per-image AP and max_detections < 10).")
         categories: list[str] | None = Field(
             default=None, description="Category names to evaluate (e.g. [person] for a person-only model); all if unset."
         )
 
     def session(self, ground_truth, image_ids: list[int], per_item: bool = False) -> CocoSession:
-        return CocoSession(self, ground_truth, image_ids, per_item)
+        # faster-coco-eval sorts maxDets, which [1, 10, max_detections] is not when max_detections < 10
+        chunked = per_item or self.config.matcher == "pycocotools" or self.config.max_detections < 10
+        return (CocoSession if chunked else FasterCocoSession)(self, ground_truth, image_ids, per_item)
 
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
