@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from quantflow.backends.openvino.graph import quantized_operations
 from quantflow.backends.openvino.quantizer_groups import in_float, quantizer_groups, shifted_constants
@@ -29,6 +29,7 @@ from quantflow.quantizers.search.sensitivity import rounding_noise
 
 log = logging.getLogger(__name__)
 
+NNCF_ONLY = {"max_iterations", "ranking_subset_size", "tune_hyperparams"}
 Recipe = Literal["bias_correction", "mixed_preset", "quantile_ranges", "smooth_quant"]
 
 
@@ -44,6 +45,16 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             description="Other calibrations tried, fully quantized, when the default misses the target: "
                         "bias_correction (full), mixed_preset, quantile_ranges, smooth_quant (MatMul-heavy models).")
         signal_samples: int = Field(default=8, gt=0, description="Search samples the rounding-noise ranking sees.")
+
+        @model_validator(mode="before")
+        @classmethod
+        def _nncf_keys(cls, data: Any) -> Any:
+            """Configs written for NNCF's search (accuracy_aware before quantflow had its own) name the move."""
+            moved = sorted(set(data) & NNCF_ONLY) if isinstance(data, dict) else []
+            if moved:
+                raise ValueError(f"{', '.join(moved)}: settings of NNCF's search; use algorithm: "
+                                 "nncf_accuracy_control for it, or drop them (accuracy_aware is bounded by time_budget)")
+            return data
 
     def _calibrate(self, model, arguments: dict, name: str, **overrides) -> Base:
         import nncf

@@ -292,3 +292,10 @@ def test_each_recipe_calibrates_once_with_its_own_settings() -> None:
         assert base.name == name and len(base.groups) == len(default.groups)
         assert not np.array_equal(outputs(base.model), outputs(default.model)), name
     assert "mixed_preset" not in dict(provider(preset="mixed", recipes=["mixed_preset"])._recipes(fp32, arguments))
+
+
+def test_nncf_search_settings_name_the_algorithm_they_belong_to() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="settings of NNCF's search; use algorithm: nncf_accuracy_control"):
+        provider(max_iterations=3, ranking_subset_size=10)
