@@ -34,16 +34,22 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cycled_annotations(source: Path, images: int, target: Path) -> Path:
-    """A COCO json of `images` entries cycling through the source images (same files, new ids)."""
+def cycled_annotations(source: Path, image_folder: Path, images: int, target: Path) -> Path:
+    """A COCO json of `images` entries cycling through the source images (new ids, and new file names linked to
+    the same files in target's folder: a COCO file may not name one file twice)."""
     data = json.loads(source.read_text())
     by_image: dict[int, list[dict]] = {}
     for annotation in data["annotations"]:
         by_image.setdefault(annotation["image_id"], []).append(annotation)
     entries, annotations = [], []
+    folder = target.parent / "images"
+    folder.mkdir(exist_ok=True)
     for new_id in range(1, images + 1):
         image = data["images"][(new_id - 1) % len(data["images"])]
-        entries.append({**image, "id": new_id})
+        name = f"{new_id:06d}_{image['file_name']}"
+        if not (folder / name).exists():
+            (folder / name).symlink_to((image_folder / image["file_name"]).resolve())
+        entries.append({**image, "id": new_id, "file_name": name})
         for annotation in by_image.get(image["id"], []):
             annotations.append({**annotation, "id": len(annotations) + 1, "image_id": new_id})
     target.write_text(json.dumps({**data, "images": entries, "annotations": annotations}))
@@ -77,14 +83,14 @@ def main() -> None:
         return
     config = load_config(options.config, options.overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        annotations = {n: cycled_annotations(config.dataset.annotations, n, Path(tmp) / f"val_{n}.json")
-                       for n in SIZES}
+        annotations = {n: cycled_annotations(config.dataset.annotations, config.dataset.images, n,
+                                             Path(tmp) / f"val_{n}.json") for n in SIZES}
         results: dict[int, list[dict]] = {n: [] for n in SIZES}
         for rep in range(options.repeat):
             for n in (SIZES if rep % 2 == 0 else SIZES[::-1]):
                 command = [sys.executable, __file__, "--child", "--config", str(options.config),
                            *(f"--set={o}" for o in options.overrides), f"--set=dataset.annotations={annotations[n]}",
-                           f"--set=dataset.images={config.dataset.images}", "--set=evaluation.cache_dir=null",
+                           f"--set=dataset.images={Path(tmp) / 'images'}", "--set=evaluation.cache_dir=null",
                            "--set=evaluation.max_images=null"]
                 result = subprocess.run(command, capture_output=True, text=True)
                 if result.returncode:

@@ -337,3 +337,16 @@ def test_both_matchers_give_the_same_figures(dataset, settings: dict, subset: st
     for name, curve in reference_result.curves.items():
         assert fast.curves[name]["recall"] == curve["recall"]
         assert np.allclose(fast.curves[name]["precision"], curve["precision"], rtol=1e-12, atol=1e-15)
+
+
+def test_auto_matches_small_passes_at_once_and_streams_large_ones(dataset) -> None:
+    from quantflow.tasks.detection.coco_ap import WHOLE_PASS_IMAGES, FasterCocoSession
+
+    ground_truth = load_coco(dataset[0], "where")
+    metric = CocoAP(CocoAP.Config(type="coco_ap"))
+    assert type(metric.session(ground_truth, IMAGE_IDS)) is FasterCocoSession
+    assert type(metric.session(ground_truth, IMAGE_IDS, per_item=True)) is not FasterCocoSession
+    many = list(range(1, WHOLE_PASS_IMAGES + 2))
+    assert type(metric.session(ground_truth, many)) is not FasterCocoSession
+    pinned = CocoAP(CocoAP.Config(type="coco_ap", matcher="faster_coco_eval"))
+    assert type(pinned.session(ground_truth, many)) is FasterCocoSession

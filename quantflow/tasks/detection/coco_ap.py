@@ -1,8 +1,10 @@
 """COCO box AP through COCOeval: the numbers a COCO paper would print.
 
-Two matchers give the same figures (tested to the last float bits): faster-coco-eval's C++ COCOeval, the default,
-matches a whole pass at once, 5-8x faster than pycocotools; pycocotools' COCOeval, the reference, runs on chunks
-of finished images during the pass and is what per-image AP (accuracy-aware ranking) is computed from.
+Two matchers give the same figures (tested to the last float bits): faster-coco-eval's C++ COCOeval matches a
+whole pass at once, 5-8x faster than pycocotools; pycocotools' COCOeval, the reference, runs on chunks of finished
+images during the pass, so memory stays flat however many images, and is what per-image AP (accuracy-aware
+ranking) is computed from. `auto` takes the first for passes of up to WHOLE_PASS_IMAGES images (a search split)
+and the second beyond.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from quantflow.core.progress import quiet_stdout
 from quantflow.tasks.detection.coco_matches import MatchTable
 
 CHUNK_IMAGES = 50
+WHOLE_PASS_IMAGES = 500  # faster-coco-eval's tables grow ~30 KB per image while a pass is matched at once
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
@@ -168,16 +171,21 @@ class CocoAP(Metric):
 
     class Config(ProviderConfig):
         max_detections: int = Field(default=100, gt=0, description="Detections per image COCOeval considers.")
-        matcher: Literal["faster_coco_eval", "pycocotools"] = Field(
-            default="faster_coco_eval", description="faster_coco_eval: C++ COCOeval, same figures; pycocotools: "
-                                                    "the reference (always used for per-image AP and max_detections < 10).")
+        matcher: Literal["auto", "faster_coco_eval", "pycocotools"] = Field(
+            default="auto", description="faster_coco_eval: C++ COCOeval over the whole pass, same figures; "
+            "pycocotools: the reference, in chunks of images as they finish (flat memory; always used for "
+            "per-image AP and max_detections < 10); auto: faster_coco_eval up to 500 images.")
         categories: list[str] | None = Field(
             default=None, description="Category names to evaluate (e.g. [person] for a person-only model); all if unset."
         )
 
     def session(self, ground_truth, image_ids: list[int], per_item: bool = False) -> CocoSession:
-        # faster-coco-eval sorts maxDets, which [1, 10, max_detections] is not when max_detections < 10
-        chunked = per_item or self.config.matcher == "pycocotools" or self.config.max_detections < 10
+        # faster-coco-eval sorts maxDets, which [1, 10, max_detections] is not when max_detections < 10; it matches
+        # a whole pass at once, so `auto` leaves passes over more than WHOLE_PASS_IMAGES to the flat-memory chunks
+        matcher = self.config.matcher
+        if matcher == "auto":
+            matcher = "faster_coco_eval" if len(image_ids) <= WHOLE_PASS_IMAGES else "pycocotools"
+        chunked = per_item or matcher == "pycocotools" or self.config.max_detections < 10
         return (CocoSession if chunked else FasterCocoSession)(self, ground_truth, image_ids, per_item)
 
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
