@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -70,7 +71,7 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
         quantized = nncf.quantize(model, advanced_parameters=advanced, **arguments)
         return Base(name, quantized, quantizer_groups(quantized), shifted_constants(model, quantized))
 
-    def _recipes(self, model, arguments: dict) -> list[tuple[str, object]]:
+    def _recipes(self, model, arguments: dict) -> list[tuple[str, Callable[[], Base]]]:
         """The configured recipes that differ from the settings already used."""
         import nncf
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -90,7 +91,7 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             recipes.append((name, lambda o=overrides, n=name: self._calibrate(model, arguments, n, **o)))
         return recipes
 
-    def _graph_recipes(self, model) -> list[tuple[str, object]]:
+    def _graph_recipes(self, model) -> list[tuple[str, Callable[[Base], frozenset[int]]]]:
         """Candidates that need no calibration: the detection head's tail (unless the config already keeps it in
         float) and the first and last groups."""
         recipes = []
@@ -147,7 +148,8 @@ def _status(step: dict, judge: Judge, deadline: float) -> str:
     """The one line a search shows: phase, candidates tried, best drop so far, time left."""
     best = judge.best
     left = deadline - time.perf_counter()
-    clock = f" · {max(left, 0) / 60:.0f}:{max(left, 0) % 60:02.0f} left" if math.isfinite(left) else ""
+    minutes, seconds = divmod(int(max(left, 0)), 60) if math.isfinite(left) else (0, 0)
+    clock = f" · {minutes}:{seconds:02d} left" if math.isfinite(left) else ""
     return (f"accuracy-aware search · {step['phase']} · {len(judge.steps)} candidates · best drop {best.drop:+.4f} "
             f"with {len(best.reverted)} groups in float{clock}")
 
