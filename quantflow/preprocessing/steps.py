@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from quantflow.core.config_base import Finite, ProviderConfig, SizePair
+from quantflow.core.errors import UserInputError
 from quantflow.preprocessing.base import STEPS, Prepared, Step
 
 INTERPOLATIONS = {
@@ -142,12 +143,29 @@ class Layout(Step):
         return item.with_(layout=self.config.order)
 
 
+ElementType = Literal["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32",
+                      "int64"]
+
+
 @STEPS.register("dtype")
 class Dtype(Step):
-    """Element type of the model input (uint8 models such as TF OD API graphs take raw pixels)."""
+    """Element type of the model input: uint8 for TF OD API graphs, int32 for MoveNet-style pose graphs, any
+    integer or float type OpenVINO and LiteRT inputs use. A cast to an integer type that would change values
+    (fractions after a normalize step, or values outside the type's range) is refused rather than wrapped."""
 
     class Config(ProviderConfig):
-        name: Literal["float32", "float16", "uint8", "int8"]
+        name: ElementType
 
     def apply(self, item: Prepared) -> Prepared:
-        return item.with_(pixels=item.pixels.astype(self.config.name))
+        target = np.dtype(self.config.name)
+        pixels = item.pixels
+        if target.kind in "iu" and pixels.size and pixels.dtype.kind == "f":
+            low, high = float(pixels.min()), float(pixels.max())
+            limits = np.iinfo(target)
+            if low < limits.min or high > limits.max:
+                raise UserInputError(f"preprocessing.dtype: values span [{low:g}, {high:g}], outside {target.name}'s "
+                                     f"[{limits.min}, {limits.max}]; change the normalize step or the dtype")
+            if not np.array_equal(pixels, np.round(pixels)):
+                raise UserInputError(f"preprocessing.dtype: values span [{low:g}, {high:g}] with fractions, which a "
+                                     f"cast to {target.name} would cut off; drop or change the normalize step")
+        return item.with_(pixels=pixels.astype(target))

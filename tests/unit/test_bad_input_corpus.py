@@ -232,7 +232,9 @@ CASES: dict[str, tuple[Callable[[Sample], Path], tuple[str, ...], tuple[str, ...
         (),
     ),
     "resize-zero": (overrides("preprocessing.0.resize.size=[0, 160]"), ("preprocessing.0.resize.size:",), ()),
-    "dtype-int32": (overrides("preprocessing.3={dtype: int32}"), ("preprocessing.3.dtype:", "got 'int32'"), ()),
+    "dtype-int4": (overrides("preprocessing.3={dtype: int4}"), ("preprocessing.3.dtype:", "got 'int4'"), ()),
+    "dtype-int32-for-a-float-model": (overrides("preprocessing.3={dtype: int32}"),
+                                      ("preprocessing: produces int32", "expects float32"), ()),
     "interpolation-unknown": (
         overrides("preprocessing.0.resize.interpolation=bicubic"),
         ("preprocessing.0.resize.interpolation:", "got 'bicubic'"),
@@ -474,7 +476,8 @@ CASES: dict[str, tuple[Callable[[Sample], Path], tuple[str, ...], tuple[str, ...
         ("preprocessing: produces [1, 320, 320, 3] but model input image is [?,160,160,3]",),
         (),
     ),
-    "input-dtype-mismatch": (overrides("preprocessing.3={dtype: uint8}"), ("produces uint8", "expects float32"), ()),
+    "input-dtype-wraps": (overrides("preprocessing.3={dtype: uint8}"),  # after centring: negative values
+                          ("preprocessing.dtype:", "outside uint8's [0, 255]"), ()),
     "decoder-wrong-layout": (
         overrides("decoder={type: detection_output}"),
         ("decoder.output: no output for detections",),

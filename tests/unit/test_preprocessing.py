@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -203,11 +205,28 @@ def test_layout_nhwc_is_the_default() -> None:
     np.testing.assert_array_equal(tensor, image[None])
 
 
-@pytest.mark.parametrize("name", ["float32", "float16", "uint8", "int8"])
+@pytest.mark.parametrize("name", ["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32",
+                                  "int32", "int64"])
 def test_dtype(name: str) -> None:
     tensor, _ = Pipeline([Dtype.Config(type="dtype", name=name)])(solid(2, 3, (1, 2, 100)))
     assert tensor.dtype == np.dtype(name)
     assert tuple(tensor[0, 0, 0]) == (1, 2, 100)
+
+
+@pytest.mark.parametrize(("mean", "std", "name", "problem"), [
+    (0, 255, "int32", "with fractions"),        # 0..1 floats would all become 0
+    (0, 1, "int8", "outside int8's [-128, 127]"),  # 0..255 does not fit
+    (127.5, 127.5, "uint8", "outside uint8's [0, 255]"),  # negative after centring
+])
+def test_a_lossy_cast_to_an_integer_type_is_refused(mean: float, std: float, name: str, problem: str) -> None:
+    """Refused when the pipeline is built (its probe image is black) or, at the latest, on the first sample."""
+    with pytest.raises(UserInputError, match=f"preprocessing.dtype: values span .*{re.escape(problem)}"):
+        Pipeline([normalize(mean, std), Dtype.Config(type="dtype", name=name)])(solid(2, 3, (1, 2, 200)))
+
+
+def test_whole_numbers_cast_to_int32_unchanged() -> None:
+    tensor, _ = Pipeline([normalize(-1, 1), Dtype.Config(type="dtype", name="int32")])(solid(2, 3, (1, 2, 200)))
+    assert tensor.dtype == np.int32 and tuple(tensor[0, 0, 0]) == (2, 3, 201)
 
 
 def test_spec_with_resize() -> None:

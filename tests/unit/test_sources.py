@@ -99,3 +99,23 @@ def test_ir_without_weights(tiny_onnx: Path, tmp_path: Path) -> None:
     (tmp_path / "tiny.bin").unlink()
     with pytest.raises(UserInputError, match=r"file not found: tiny.bin"):
         load_model(_config(tmp_path / "tiny.xml"))
+
+
+def test_an_int32_image_input_is_fed_as_declared() -> None:
+    """MoveNet-style pose graphs take int32 pixels: the dtype step makes them and the model runs on them."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from quantflow.preprocessing import Pipeline
+    from quantflow.preprocessing.steps import Dtype, Resize
+
+    image = ops.parameter([1, 8, 8, 3], np.int32, name="image")
+    model = ov.Model([ops.reduce_mean(ops.convert(image, "f32"), [1, 2, 3], False)], [image], "int32_input")
+    pipeline = Pipeline([Resize.Config(type="resize", size=(8, 8)), Dtype.Config(type="dtype", name="int32")])
+    conform_input(model, pipeline.spec)
+    tensor, _ = pipeline(np.full((20, 30, 3), 7, np.uint8))
+    assert tensor.dtype == np.int32
+    compiled = compile_exact(model)
+    assert float(compiled(tensor)[compiled.output(0)][0]) == pytest.approx(7.0)
+    with pytest.raises(UserInputError, match="produces float32 but model input image expects int32"):
+        conform_input(model, TensorSpec((1, 8, 8, 3), "float32", "nhwc"))

@@ -12,7 +12,8 @@ from quantflow.core.provenance import file_sha256
 from quantflow.core.registry import Registry
 from quantflow.preprocessing import TensorSpec
 
-ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
+ELEMENT_TYPES = {"f32": "float32", "f16": "float16", "f64": "float64", "u8": "uint8", "i8": "int8", "u16": "uint16",
+                 "i16": "int16", "u32": "uint32", "i32": "int32", "i64": "int64"}
 SOURCES: Registry = Registry("model format", package="quantflow.backends.openvino.sources")
 
 
