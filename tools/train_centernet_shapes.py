@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -36,6 +35,7 @@ import keras  # noqa: E402
 import make_shapes_dataset as shapes  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import train_ssd_shapes as ssd  # noqa: E402
+import train_yolo_shapes as yolo  # noqa: E402
 from keras import layers  # noqa: E402
 
 SEED = 2026
@@ -220,17 +220,6 @@ def targets(boxes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
     return heat, index, size, offset, mask
 
 
-def flip_batch(rng: np.random.Generator, images: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Random horizontal flip; every shape class is mirror-invariant."""
-    images, boxes = images.copy(), boxes.copy()
-    flip = rng.random(len(images)) < 0.5
-    images[flip] = images[flip, :, ::-1]
-    x1 = boxes[flip, :, 0].copy()
-    boxes[flip, :, 0] = INPUT_SIZE - boxes[flip, :, 2]
-    boxes[flip, :, 2] = INPUT_SIZE - x1
-    return images, boxes
-
-
 # --------------------------------------------------------------------------- loss and training
 
 
@@ -273,7 +262,7 @@ def train(model: keras.Model, data: tuple[np.ndarray, np.ndarray, np.ndarray], c
         order = rng.permutation(len(images))
         for b in range(steps_per_epoch):
             idx = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
-            batch_images, batch_boxes = flip_batch(rng, images[idx], boxes[idx])
+            batch_images, batch_boxes = yolo.flip_batch(rng, images[idx], boxes[idx])
             optimizer.learning_rate.assign(ssd.learning_rate(step, total_steps, config))
             losses.append(float(step_fn(batch_images, *targets(batch_boxes, labels[idx]))))
             step += 1
@@ -281,16 +270,6 @@ def train(model: keras.Model, data: tuple[np.ndarray, np.ndarray, np.ndarray], c
 
 
 # --------------------------------------------------------------------------- export and evaluation
-
-
-def export(model: keras.Model, out: Path) -> None:
-    """A bare tf.Module holding the weights once and the serving function (a Keras archive stores more)."""
-    module = tf.Module()
-    module.weights = [v.value for v in model.variables]
-    module.serve = serving_function(model)
-    tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
-    names = [c["name"] for c in sorted(shapes.CATEGORIES, key=lambda c: c["id"])]
-    (out / "labels.json").write_text(json.dumps(names, indent=2) + "\n")
 
 
 def evaluate_openvino(saved_model: Path, dataset: Path) -> list[float]:
@@ -368,7 +347,7 @@ def main() -> None:
         print(f"data ready: {len(data[0])} images ({time.time() - started:.0f}s)", flush=True)
         train(model, data, config)
     args.out.mkdir(parents=True, exist_ok=True)
-    export(model, args.out)
+    yolo.export(model, args.out, serving_function(model))
     stats = evaluate_openvino(args.out / "saved_model", args.dataset)
     wall = (f"- Wall time: {(time.time() - started) / 60:.1f} min (data generation, training, export, evaluation; "
             "2 CPU cores)")

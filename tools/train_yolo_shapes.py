@@ -277,11 +277,12 @@ def train(model: keras.Model, data: tuple[np.ndarray, np.ndarray, np.ndarray], c
 # --------------------------------------------------------------------------- export and evaluation
 
 
-def export(model: keras.Model, out: Path) -> None:
-    """A bare tf.Module holding the weights once and the serving function (a Keras archive stores more)."""
+def export(model: keras.Model, out: Path, serve) -> None:
+    """A bare tf.Module holding the weights once and the serving function `serve` (a Keras archive stores more);
+    the shapes' class names beside it."""
     module = tf.Module()
     module.weights = [v.value for v in model.variables]
-    module.serve = serving_function(model)
+    module.serve = serve
     tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
     names = [c["name"] for c in sorted(shapes.CATEGORIES, key=lambda c: c["id"])]
     (out / "labels.json").write_text(json.dumps(names, indent=2) + "\n")
@@ -366,7 +367,7 @@ def main() -> None:
     print(f"data ready: {len(data[0])} images ({time.time() - started:.0f}s)", flush=True)
     train(model, data, config)
     args.out.mkdir(parents=True, exist_ok=True)
-    export(model, args.out)
+    export(model, args.out, serving_function(model))
     stats = evaluate_openvino(args.out / "saved_model", args.dataset)
     write_report(args.out, config, time.time() - started, stats)
     print(f"AP {stats[0]:.3f} AP50 {stats[1]:.3f}", flush=True)

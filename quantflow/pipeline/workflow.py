@@ -174,6 +174,10 @@ class Run:
         return scored_pass(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline,
                            s.decoder, label, s.metric, ground_truth, per_item, self.inputs)
 
+    def prepared(self, sample_id: int):
+        """(model input, geometry) of one evaluation sample, read and preprocessed."""
+        return self.stages.pipeline(*self.stages.dataset.load_sample(sample_id))
+
     @contextlib.contextmanager
     def cached_inputs(self) -> Iterator[None]:
         """Keep decoded, preprocessed inputs on disk while a search passes over the same samples again and
@@ -185,7 +189,7 @@ class Run:
         s = self.stages
         key = reference_key({"dataset": s.dataset.fingerprint(), "ids": s.evaluation_ids,
                              "preprocessing": [step.model_dump(mode="json") for step in c.preprocessing.steps]})
-        with InputCache(lambda i: s.pipeline(*s.dataset.load_sample(i)), c.evaluation.cache_dir, key,
+        with InputCache(self.prepared, c.evaluation.cache_dir, key,
                         c.evaluation.input_cache_mb * 2**20) as self.inputs:
             try:
                 yield
@@ -253,7 +257,7 @@ class Run:
             return result.score, [result.per_item.get(i, 0.0) for i in ids] if per_item else []
 
         def to_input(i: int):
-            return (self.inputs or (lambda j: s.pipeline(*s.dataset.load_sample(j))))(i)[0]
+            return (self.inputs or self.prepared)(i)[0]
 
         return ValidationData(s.search_ids, to_input, score, fp32_metric.higher_is_better,
                               self.config.evaluation.device)
@@ -264,7 +268,7 @@ class Run:
         if not settings.enabled:
             return dict.fromkeys(models)
         s = self.stages
-        tensor = s.pipeline(*s.dataset.load_sample(s.evaluation_ids[0]))[0]
+        tensor = self.prepared(s.evaluation_ids[0])[0]
         return {name: measure_speed(m, tensor, self.config.evaluation.device, settings) for name, m in models.items()}
 
     def pictures(self, models: dict, folder) -> Pictures:
@@ -276,7 +280,7 @@ class Run:
             if name not in compiled:
                 compiled[name] = compile_exact(models[name], device)
             model = compiled[name]
-            tensors, geometry = s.pipeline(*s.dataset.load_sample(sample_id))
+            tensors, geometry = self.prepared(sample_id)
             outputs = model(feed(tensors))
             return s.decoder.decode([outputs[port] for port in model.outputs]), geometry
 

@@ -111,7 +111,7 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             calibration_seconds = time.perf_counter() - started
             device = validation.device
             reference, _ = validation.score(compile_exact(model, device), list(validation.ids), per_item=False)
-            judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline, device,
+            judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline,
                           on_step=lambda step: view.update(status, description=_status(step, judge, deadline)))
             samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
             try:

@@ -168,7 +168,7 @@ class OutputError:
 def make_judge(fp32, max_drop: float, deadline: float = math.inf) -> tuple[Judge, OutputError]:
     scorer = OutputError(fp32)
     validation = ValidationData(list(range(len(SAMPLES))), lambda i: SAMPLES[i], scorer)
-    return Judge(validation, 0.0, max_drop, "absolute", deadline, "CPU"), scorer
+    return Judge(validation, 0.0, max_drop, "absolute", deadline), scorer
 
 
 def base_of(fp32, model) -> Base:

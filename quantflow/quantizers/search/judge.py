@@ -50,7 +50,6 @@ class Judge:
     max_drop: float
     drop_type: str
     deadline: float
-    device: str
     on_step: Callable[[dict], None] = lambda step: None
     steps: list[dict] = field(default_factory=list)
     best: Verdict | None = None
@@ -91,7 +90,7 @@ class Judge:
             self.check_time()
         started = time.perf_counter()
         model = in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
-        compiled = compile_exact(model, self.device)
+        compiled = compile_exact(model, self.validation.device)
         score, _ = self.validation.score(compiled, list(self.validation.ids), per_item=False)
         del compiled, model
         gc.collect()  # compiled models hold their weights; release them before the next candidate
