@@ -30,14 +30,20 @@ class Task:
     pictures_title: str = ""  # the reports' heading over `pictures`
     pictures_note: str = ""  # what the pictures show, under that heading
 
-    def pseudo_ground_truth(self, rows: np.ndarray, sizes: dict[int, tuple[int, int]], threshold: float):
-        """Annotation-free mode: ground truth made of the FP32 result rows (sizes: sample id → (height, width))."""
+    def pseudo_ground_truth(self, dataset, rows: np.ndarray, sizes: dict[int, tuple[int, int]], threshold: float):
+        """Annotation-free mode: ground truth made of the FP32 result rows of `dataset` (sizes: sample id →
+        (height, width))."""
         raise UserInputError(f"dataset: the {self.name} task has no annotation-free mode; give annotations")
 
     def agreement(self, reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
         """How far two passes over the same samples (rows in the same order) disagree, in the task's own terms
         (named figures for the report's embedded-vs-external table)."""
         return {}
+
+    def changes(self, dataset, ground_truth, reference: np.ndarray, other: np.ndarray) -> dict | None:
+        """The samples whose result INT8 (`other`) changes against FP32 (`reference`; rows in the same order), as
+        {"title", "note", "total", "entries": [{"sample", "reference", "FP32", "INT8"}]} for the report."""
+        return None
 
     def pictures(self, decode: DecodeSample, dataset, sample_ids: list[int], folder: Path) -> list[dict]:
         """Images that show INT8's effect (written into `folder`), each entry {"sample", "images": {kind: path

@@ -46,6 +46,7 @@ from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
 from quantflow.report.model import (
     CalibrationInfo,
+    Changes,
     DatasetInfo,
     MetricInfo,
     ModelInfo,
@@ -234,7 +235,7 @@ class Run:
         sizes = {i: fp32.sizes.get(i) or self.stages.dataset.load_image(i).shape[:2] for i in fp32.image_ids}
         threshold = self.config.dataset.pseudo_label_threshold
         reference = f"FP32 predictions with score >= {threshold} (annotation-free mode; FP32 scores itself)"
-        return self.stages.task.pseudo_ground_truth(fp32.rows, sizes, threshold), reference
+        return self.stages.task.pseudo_ground_truth(self.stages.dataset, fp32.rows, sizes, threshold), reference
 
     def evaluation(self, ground_truth) -> Evaluation:
         """What every variant of this run is judged with."""
@@ -380,6 +381,7 @@ def run_quantize(config: Config) -> Report:
         models = {"FP32": model, "INT8": outcome.model}
         speed = run.timed("speed", run.speed, models)
         pictures = run.timed("pictures", run.pictures, models, folder.path / "maps")
+        changes = s.task.changes(s.dataset, ground_truth, fp32.rows, int8.rows)
         evaluation = run.evaluation(ground_truth)
         results = {
             "FP32": variant("openvino", "FP32", fp32_metric, fp32, speed=speed["FP32"],
@@ -411,6 +413,7 @@ def run_quantize(config: Config) -> Report:
                                       fake_quantize_nodes=fake_quantize, **outcome.details),
             splits=run.splits(ground_truth, fp32, int8), results=results,
             delta=_delta(fp32_metric.summary, int8_metric.summary), tflite=tflite_notes, pictures=pictures,
+            changes=Changes(**changes) if changes else Changes(),
             fp32_from_cache=run.fp32_cached, timings_s=run.timings,
         )
         write_reports(folder.path, report)

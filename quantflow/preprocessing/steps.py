@@ -23,10 +23,13 @@ INTERPOLATIONS = {
 
 @STEPS.register("resize")
 class Resize(Step):
-    """Resize to (height, width); `keep_aspect` letterboxes (scale to fit, then pad)."""
+    """Resize to (height, width); `keep_aspect` letterboxes (scale to fit, then pad); `shorter_side` scales the
+    shorter side to that length and keeps the aspect (ImageNet's resize-256-then-crop-224)."""
 
     class Config(ProviderConfig):
-        size: SizePair = Field(description="Target (height, width) in pixels.")
+        size: SizePair | None = Field(default=None, description="Target (height, width) in pixels.")
+        shorter_side: int | None = Field(
+            default=None, gt=0, description="Instead of size: scale so that the shorter side has this length.")
         interpolation: Literal["nearest", "linear", "cubic", "area", "lanczos"] = "linear"
         keep_aspect: bool = Field(default=False, description="Letterbox instead of stretching.")
         pad_position: Literal["center", "top_left"] = "center"
@@ -37,13 +40,21 @@ class Resize(Step):
 
         @model_validator(mode="after")
         def _stride_needs_aspect(self) -> "Resize.Config":
+            if (self.size is None) == (self.shorter_side is None):
+                raise ValueError("give one of size and shorter_side")
+            if self.shorter_side and (self.keep_aspect or self.stride):
+                raise ValueError("shorter_side keeps the aspect already; keep_aspect and stride go with size")
             if self.stride and not self.keep_aspect:
                 raise ValueError("stride needs keep_aspect: true")
             return self
 
     def apply(self, item: Prepared) -> Prepared:
-        out_h, out_w = self.config.size
         in_h, in_w = item.pixels.shape[:2]
+        if self.config.shorter_side:
+            factor = self.config.shorter_side / min(in_h, in_w)
+            out_h, out_w = max(1, round(in_h * factor)), max(1, round(in_w * factor))
+        else:
+            out_h, out_w = self.config.size
         sy, sx = out_h / in_h, out_w / in_w
         if self.config.keep_aspect:
             sy = sx = min(sy, sx)
@@ -63,6 +74,24 @@ class Resize(Step):
             pixels = canvas
         geometry = item.geometry.then((out_h, out_w), (new_h / in_h, new_w / in_w), (top, left))
         return item.with_(pixels=pixels, geometry=geometry)
+
+
+@STEPS.register("center_crop")
+class CenterCrop(Step):
+    """Cut the central (height, width) region; an image smaller than that is refused (resize it first)."""
+
+    class Config(ProviderConfig):
+        size: SizePair = Field(description="(height, width) of the region kept.")
+
+    def apply(self, item: Prepared) -> Prepared:
+        out_h, out_w = self.config.size
+        in_h, in_w = item.pixels.shape[:2]
+        if in_h < out_h or in_w < out_w:
+            raise ValueError(f"center_crop {out_h}x{out_w} is larger than the {in_h}x{in_w} image it gets; "
+                             "resize first (e.g. shorter_side)")
+        top, left = (in_h - out_h) // 2, (in_w - out_w) // 2
+        pixels = item.pixels[top : top + out_h, left : left + out_w]
+        return item.with_(pixels=pixels, geometry=item.geometry.then((out_h, out_w), (1.0, 1.0), (-top, -left)))
 
 
 @STEPS.register("pad")

@@ -129,6 +129,14 @@ def _pictures(report: Report, folder: Path) -> list[str]:
     return parts
 
 
+def _changes(report: Report) -> list[str]:
+    changes = report.changes
+    if not changes.total:
+        return []
+    rows = [["sample", "label", "FP32", "INT8"]] + [[c.sample, c.reference, c.FP32, c.INT8] for c in changes.entries]
+    return [f"<h2>{escape(changes.title)}</h2>", f"<p class='note'>{escape(changes.note)}</p>", _table(rows)]
+
+
 def _speed(report: Report) -> list[str]:
     timed = {name: r.speed for name, r in report.results.items() if r.speed}
     if not timed:
@@ -169,7 +177,8 @@ def html_report(report: Report, folder: Path) -> str:
         f"reference: {escape(dataset.reference)}. Metric "
         f"{escape(report.metric.name)}, main {escape(report.metric.main)}.</p>",
         _table(accuracy_rows(report)),
-        *_breakdown(report), *_curves(report), *_pictures(report, folder), *_speed(report), *_kept_in_float(report),
+        *_breakdown(report), *_curves(report), *_pictures(report, folder), *_changes(report),
+        *_speed(report), *_kept_in_float(report),
         *_provenance(report),
         "</body></html>",
     ])

@@ -71,6 +71,15 @@ def _pictures_section(report: Report) -> list[str]:
     return lines
 
 
+def _changes_section(report: Report) -> list[str]:
+    """The samples whose result INT8 changes (classification: top-1), with the label they are scored against."""
+    changes = report.changes
+    if not changes.total:
+        return []
+    rows = [["sample", "label", "FP32", "INT8"]] + [[c.sample, c.reference, c.FP32, c.INT8] for c in changes.entries]
+    return [f"## {changes.title}", "", changes.note, "", markdown_table(rows), ""]
+
+
 def markdown(report: Report) -> str:
     calibration, quantization = report.calibration, report.quantization
     versions = versions_text(report.versions)
@@ -86,6 +95,7 @@ def markdown(report: Report) -> str:
         "",
         *_breakdown_section(report),
         *_pictures_section(report),
+        *_changes_section(report),
         "## Quantization",
         "",
         f"- algorithm: {quantization.algorithm}; settings: `{quantization.settings}`",

@@ -177,6 +177,22 @@ class Pictures(Section):
     entries: list[Picture] = Field(default_factory=list)
 
 
+class Change(Section):
+    sample: str
+    reference: str = Field(description="The sample's label (what the metric scores against).")
+    FP32: str
+    INT8: str
+
+
+class Changes(Section):
+    """The samples whose result INT8 changes (classification: top-1 class), listed for a person to look at."""
+
+    title: str = ""
+    note: str = ""
+    total: int = 0
+    entries: list[Change] = Field(default_factory=list)
+
+
 class Report(Section):
     schema_: Literal["quantflow.run/2"] = Field(default=RUN_SCHEMA, alias="schema")
     created: str
@@ -195,6 +211,7 @@ class Report(Section):
     delta: dict[str, float | None] = Field(description="INT8 − FP32 of every summary value.")
     tflite: TFLiteNotes | None = None
     pictures: Pictures = Field(default_factory=Pictures)
+    changes: Changes = Field(default_factory=Changes)
     fp32_from_cache: bool
     timings_s: dict[str, float]
 

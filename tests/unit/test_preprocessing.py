@@ -9,7 +9,7 @@ import pytest
 
 from quantflow.core.errors import UserInputError
 from quantflow.preprocessing import Geometry, Pipeline
-from quantflow.preprocessing.steps import Color, Dtype, Layout, Normalize, Resize
+from quantflow.preprocessing.steps import CenterCrop, Color, Dtype, Layout, Normalize, Resize
 
 
 def resize(size: tuple[int, int], **options) -> Resize.Config:
@@ -113,6 +113,24 @@ def test_boxes_to_original_clips_to_the_image() -> None:
     # y = 0 lies in the top padding (original y = -50) and x = 1 maps to 200 exactly.
     back = geometry.boxes_to_original(np.array([[-0.1, 0.0, 1.0, 1.0]]))
     np.testing.assert_allclose(back, [[0, 0, 200, 100]])
+
+
+def test_shorter_side_then_center_crop_maps_pixels_back() -> None:
+    # 200 x 300 → shorter side 110: 110 x 165 (factor 0.55) → centre 96 x 96 starts at row 7, column 34.
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[100:140, 150:200] = 255
+    steps = [Resize.Config(type="resize", shorter_side=110), CenterCrop.Config(type="center_crop", size=(96, 96))]
+    tensor, geometry = Pipeline(steps)(image)
+    assert tensor.shape == (1, 96, 96, 3) and geometry.size == (96, 96)
+    assert geometry.scale == pytest.approx((0.55, 0.55)) and geometry.pad == pytest.approx((-7, -34))
+    x1, y1, x2, y2 = bright_extent(tensor[0])
+    back = geometry.boxes_to_original(np.array([[x1 / 96, y1 / 96, x2 / 96, y2 / 96]]))
+    np.testing.assert_allclose(back, [[150, 100, 200, 140]], atol=2.0)
+    assert Pipeline(steps).spec.shape == (1, 96, 96, 3)
+    with pytest.raises(UserInputError, match="center_crop 96x96 is larger than the 50x60 image"):
+        Pipeline([resize((50, 60)), CenterCrop.Config(type="center_crop", size=(96, 96))])
+    with pytest.raises(ValueError, match="give one of size and shorter_side"):
+        Resize.Config(type="resize", size=(10, 10), shorter_side=10)
 
 
 def test_two_resizes_compose() -> None:

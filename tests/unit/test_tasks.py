@@ -33,7 +33,7 @@ def test_every_provider_belongs_to_a_registered_task() -> None:
 
 def test_pseudo_ground_truth_keeps_the_confident_fp32_boxes_and_scores_them_perfectly() -> None:
     rows = np.array([[1, 10, 20, 30, 40, 0.9, 3], [1, 50, 50, 10, 10, 0.2, 3], [2, 0, 0, 5, 8, 0.6, 7]], float)
-    truth = TASKS.get("detection", "test")().pseudo_ground_truth(rows, {1: (100, 120), 2: (60, 80)}, 0.5)
+    truth = TASKS.get("detection", "test")().pseudo_ground_truth(None, rows, {1: (100, 120), 2: (60, 80)}, 0.5)
     annotations = sorted((a["image_id"], a["category_id"], a["bbox"], a["area"]) for a in truth.dataset["annotations"])
     assert annotations == [(1, 3, [10.0, 20.0, 30.0, 40.0], 1200.0), (2, 7, [0.0, 0.0, 5.0, 8.0], 40.0)]
     assert {i["id"]: (i["height"], i["width"]) for i in truth.dataset["images"]} == {1: (100, 120), 2: (60, 80)}
@@ -45,7 +45,7 @@ def test_pseudo_ground_truth_keeps_the_confident_fp32_boxes_and_scores_them_perf
 
 def test_tasks_without_annotation_free_mode_say_so() -> None:
     with pytest.raises(UserInputError, match="keypoints task has no annotation-free mode"):
-        TASKS.get("keypoints", "test")().pseudo_ground_truth(np.zeros((0, 7)), {}, 0.5)
+        TASKS.get("keypoints", "test")().pseudo_ground_truth(None, np.zeros((0, 7)), {}, 0.5)
 
 
 def test_keypoint_agreement_is_the_mean_distance_between_keypoints() -> None:

@@ -32,10 +32,12 @@ def _preprocess(ppp, pipeline: Pipeline) -> None:
     for index, step in enumerate(pipeline.steps):
         config, where = step.config, f"preprocessing step {index} ({step.config.type})"
         if config.type == "resize":
-            if config.keep_aspect or config.interpolation not in RESIZE_ALGORITHMS:
+            if config.keep_aspect or config.shorter_side or config.interpolation not in RESIZE_ALGORITHMS:
                 raise UserInputError(f"{where}: only a plain {'/'.join(RESIZE_ALGORITHMS)} resize can be embedded "
                                      f"(no keep_aspect); set preprocessing.embed: false")
             steps.resize(getattr(ResizeAlgorithm, RESIZE_ALGORITHMS[config.interpolation]))
+        elif config.type == "center_crop":
+            raise UserInputError(f"{where}: a center crop cannot be embedded; set preprocessing.embed: false")
         elif config.type == "color":
             steps.convert_color(getattr(ColorFormat, config.order.upper()))
         elif config.type == "normalize":

@@ -12,5 +12,5 @@ from quantflow.tasks.detection.pseudo_labels import pseudo_ground_truth
 class DetectionTask(Task):
     name = "detection"
 
-    def pseudo_ground_truth(self, rows: np.ndarray, sizes: dict[int, tuple[int, int]], threshold: float):
+    def pseudo_ground_truth(self, dataset, rows: np.ndarray, sizes: dict[int, tuple[int, int]], threshold: float):
         return pseudo_ground_truth(rows, sizes, threshold)

@@ -1,0 +1,1 @@
+"""Image classification: class-folder and labels-file datasets, class-score decoder, top-k accuracy."""
