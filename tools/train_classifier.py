@@ -108,7 +108,7 @@ def main() -> None:
     model = build_model()
     steps = args.epochs * (len(x) // 64)
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps, warmup_target=3e-3, warmup_steps=steps // 10)
-    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=64, epochs=args.epochs, verbose=2, shuffle=True)
     args.out.mkdir(parents=True, exist_ok=True)
     export(model, args.out)
