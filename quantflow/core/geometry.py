@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -52,3 +53,19 @@ class Geometry:
         out[:, 0::2] = out[:, 0::2].clip(0, self.orig_size[1])
         out[:, 1::2] = out[:, 1::2].clip(0, self.orig_size[0])
         return out
+
+    def map_to_original(self, values: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """Resample a map on the model's output grid ([H, W] or [H, W, C], which may be coarser than the model
+        input) onto the original image: padding is cut away and the preprocessing's scaling undone."""
+        out_h, out_w = values.shape[:2]
+        in_h, in_w = self.size
+        to_input = (in_h / out_h, in_w / out_w)
+        orig_h, orig_w = self.orig_size
+        # original pixel centre (x + 0.5) → output grid coordinate, per axis (cv2 samples pixel centres at integers)
+        ax, ay = self.scale[1] / to_input[1], self.scale[0] / to_input[0]
+        bx = (0.5 * self.scale[1] + self.pad[1]) / to_input[1] - 0.5
+        by = (0.5 * self.scale[0] + self.pad[0]) / to_input[0] - 0.5
+        matrix = np.array([[ax, 0.0, bx], [0.0, ay, by]])
+        resampled = cv2.warpAffine(values, matrix, (orig_w, orig_h), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE)
+        return resampled.reshape(orig_h, orig_w, *values.shape[2:])

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from quantflow.core.errors import UserInputError
@@ -21,6 +22,16 @@ TASKS: Registry = Registry("task", package="quantflow.tasks")
 
 # (precision name, sample id) → (the decoder's output for that sample, the sample's Geometry)
 DecodeSample = Callable[[str, int], tuple[Any, Any]]
+
+
+def write_pictures(folder: Path, stem: str, images: dict[str, np.ndarray]) -> dict[str, str]:
+    """PNG files named stem_kind.png; their paths relative to the run folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for kind, image in images.items():
+        cv2.imwrite(str(folder / f"{stem}_{kind}.png"), image)
+        paths[kind] = f"{folder.name}/{stem}_{kind}.png"
+    return paths
 
 
 class Task:

@@ -30,3 +30,13 @@ def read_class_names(path: Path, where: str) -> list[str]:
         twice = next(n for n in names if names.count(n) > 1)
         raise UserInputError(f"{where}: {shown(path.name)} names class {shown(twice)!r} twice")
     return names
+
+
+def names_for_model(names: list[str] | None, labels: range, source: str) -> list[str]:
+    """The names to report the model's `labels` by: the dataset's own, which must be as many as the model
+    scores (a shifted or missing class scores nonsense), or the class indices when the dataset names none."""
+    if names is None:
+        return [str(i) for i in labels]
+    if len(labels) != len(names):
+        raise UserInputError(f"decoder: the model scores {len(labels)} classes, but {source} names {len(names)}")
+    return names

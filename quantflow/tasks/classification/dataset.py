@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from quantflow.core.adapter import DatasetAdapter, fingerprint_files
-from quantflow.core.errors import UserInputError
 from quantflow.core.geometry import Geometry
+from quantflow.tasks.class_names import names_for_model
 
 TOP_K = 5
 ROW_WIDTH = 1 + 2 * TOP_K
@@ -71,9 +71,4 @@ class ClassificationDataset(DatasetAdapter):
         return np.concatenate([[sample_id], decoded.classes, decoded.scores])[None].astype(np.float64)
 
     def check_labels(self, labels: range) -> None:
-        """The model's class count must be the names file's: a shifted or missing class scores nonsense."""
-        if self.names is None:
-            self.names = [str(i) for i in labels]
-        elif len(labels) != len(self.names):
-            raise UserInputError(f"decoder: the model scores {len(labels)} classes (after background_offset), "
-                                 f"but {self.names_source} names {len(self.names)}")
+        self.names = names_for_model(self.names, labels, self.names_source)

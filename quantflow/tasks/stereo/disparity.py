@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from pydantic import Field
 
@@ -27,19 +26,8 @@ def disparity_to_original(disparity: np.ndarray, geometry: Geometry) -> np.ndarr
     Disparity is a horizontal distance, so it scales with the horizontal factor only: ×(input width / output
     width) to reach model-input pixels, then ÷ the preprocessing's horizontal scale. Padding is cut away.
     """
-    out_h, out_w = disparity.shape
-    in_h, in_w = geometry.size
-    to_input = (in_h / out_h, in_w / out_w)
-    orig_h, orig_w = geometry.orig_size
-    # original pixel centre (x + 0.5) → output grid coordinate, per axis (cv2 samples pixel centres at integers)
-    ax = geometry.scale[1] / to_input[1]
-    ay = geometry.scale[0] / to_input[0]
-    bx = (0.5 * geometry.scale[1] + geometry.pad[1]) / to_input[1] - 0.5
-    by = (0.5 * geometry.scale[0] + geometry.pad[0]) / to_input[0] - 0.5
-    matrix = np.array([[ax, 0.0, bx], [0.0, ay, by]])
-    resampled = cv2.warpAffine(disparity.astype(np.float32), matrix, (orig_w, orig_h),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    return resampled * (to_input[1] / geometry.scale[1])
+    to_input_x = geometry.size[1] / disparity.shape[1]
+    return geometry.map_to_original(disparity.astype(np.float32)) * (to_input_x / geometry.scale[1])
 
 
 @DECODERS.register("disparity")

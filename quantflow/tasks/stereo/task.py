@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from quantflow.core.task import TASKS, DecodeSample, Task
+from quantflow.core.task import TASKS, DecodeSample, Task, write_pictures
 from quantflow.tasks.stereo.disparity import disparity_to_original
 from quantflow.tasks.stereo.stereo_pairs import StereoPairs
 
@@ -34,7 +34,6 @@ class StereoTask(Task):
 
     def pictures(self, decode: DecodeSample, dataset: StereoPairs, sample_ids: list[int], folder: Path) -> list[dict]:
         """For each sample: FP32 and INT8 disparity on one colour scale, |INT8 − FP32|, and INT8 error vs truth."""
-        folder.mkdir(parents=True, exist_ok=True)
         entries = []
         for sample_id in sample_ids:
             maps = {}
@@ -52,11 +51,7 @@ class StereoTask(Task):
                 "int8_error": colorize(np.abs(maps["INT8"] - truth), ERROR_SCALE_PX, cv2.COLORMAP_INFERNO, invalid),
             }
             stem = f"{sample_id:04d}_{dataset.name_of(sample_id)}"
-            paths = {}
-            for kind, image in images.items():
-                cv2.imwrite(str(folder / f"{stem}_{kind}.png"), image)
-                paths[kind] = f"{folder.name}/{stem}_{kind}.png"
-            entries.append({"sample": dataset.name_of(sample_id), "images": paths,
+            entries.append({"sample": dataset.name_of(sample_id), "images": write_pictures(folder, stem, images),
                             "caption": f"INT8 − FP32: mean {difference.mean():.3f} px, max {difference.max():.2f} px",
                             "figures": {"mean_abs_difference": float(difference.mean()),
                                         "max_abs_difference": float(difference.max())}})

@@ -1,0 +1,1 @@
+"""Semantic segmentation: index-mask and COCO-instance datasets, class-map decoder, mean IoU."""
