@@ -78,3 +78,19 @@ class DatasetAdapter:
 
     def check_labels(self, labels: range) -> None:
         """Refuse a class numbering under which the model's `labels` could never score (datasets with classes)."""
+
+
+class ImageFiles(DatasetAdapter):
+    """A dataset whose samples are the image files in `self.files`, with ids 1..N in that order."""
+
+    files: list[Path]
+
+    def ids(self) -> list[int]:
+        return list(range(1, len(self.files) + 1))
+
+    def file_of(self, sample_id: int) -> Path:
+        return self.files[sample_id - 1]
+
+    def name_of(self, sample_id: int) -> str:
+        """A readable name for reports: the file's stem."""
+        return self.files[sample_id - 1].stem

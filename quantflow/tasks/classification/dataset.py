@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantflow.core.adapter import DatasetAdapter, fingerprint_files
+from quantflow.core.adapter import ImageFiles, fingerprint_files
 from quantflow.core.geometry import Geometry
 from quantflow.tasks.class_names import names_for_model
 
@@ -36,7 +36,7 @@ class Labels:
     names: list[str]
 
 
-class ClassificationDataset(DatasetAdapter):
+class ClassificationDataset(ImageFiles):
     """Subclasses find the files, their labels (None: annotation-free) and the names, then call `__init__`."""
 
     task = "classification"
@@ -48,12 +48,6 @@ class ClassificationDataset(DatasetAdapter):
         self.files, self.labels, self.names, self.names_source = files, labels, names, names_source
         self.has_labels = labels is not None
         self._fingerprint = fingerprint_files(files, extra)
-
-    def ids(self) -> list[int]:
-        return list(range(1, len(self.files) + 1))
-
-    def file_of(self, sample_id: int) -> Path:
-        return self.files[sample_id - 1]
 
     def fingerprint(self) -> str:
         return self._fingerprint

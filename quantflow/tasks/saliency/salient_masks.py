@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 from pydantic import Field
 
-from quantflow.core.adapter import ADAPTERS, IMAGE_SUFFIXES, DatasetAdapter, fingerprint_files
+from quantflow.core.adapter import ADAPTERS, IMAGE_SUFFIXES, ImageFiles, fingerprint_files
 from quantflow.core.config_base import ExistingFolder, ProviderConfig
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.geometry import Geometry
@@ -20,7 +18,7 @@ FOREGROUND_LEVEL = 128  # of 255: the benchmarks' binarization of grey masks
 
 
 @ADAPTERS.register("salient_masks")
-class SalientMasks(DatasetAdapter):
+class SalientMasks(ImageFiles):
     """Every image needs its mask: `masks/<image stem><mask_suffix>`."""
 
     task = "saliency"
@@ -44,15 +42,6 @@ class SalientMasks(DatasetAdapter):
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise UserInputError(f"dataset.masks: no mask {shown(missing[0].name)} for image "
                                  f"{shown(self.files[self.masks.index(missing[0])].name)}{more}")
-
-    def ids(self) -> list[int]:
-        return list(range(1, len(self.files) + 1))
-
-    def file_of(self, sample_id: int) -> Path:
-        return self.files[sample_id - 1]
-
-    def name_of(self, sample_id: int) -> str:
-        return self.files[sample_id - 1].stem
 
     def fingerprint(self) -> str:
         return fingerprint_files(self.files + self.masks)

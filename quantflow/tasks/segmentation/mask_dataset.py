@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantflow.core.adapter import DatasetAdapter, fingerprint_files
+from quantflow.core.adapter import ImageFiles, fingerprint_files
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.geometry import Geometry
 from quantflow.tasks.class_names import names_for_model
@@ -23,7 +23,7 @@ class SegmentationTruth:
     names: list[str]
 
 
-class SegmentationDataset(DatasetAdapter):
+class SegmentationDataset(ImageFiles):
     """Subclasses list `files` (images), say where each one's truth comes from (`truth_name`) and read it
     (`read_truth`: class indices [H, W])."""
 
@@ -35,15 +35,6 @@ class SegmentationDataset(DatasetAdapter):
         super().__init__(config)
         self.files, self.names, self.names_source, self.ignore_index = files, names, names_source, ignore_index
         self._fingerprint = fingerprint_files(fingerprint_of, extra)
-
-    def ids(self) -> list[int]:
-        return list(range(1, len(self.files) + 1))
-
-    def file_of(self, sample_id: int) -> Path:
-        return self.files[sample_id - 1]
-
-    def name_of(self, sample_id: int) -> str:
-        return self.files[sample_id - 1].stem
 
     def fingerprint(self) -> str:
         return self._fingerprint
