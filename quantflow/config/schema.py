@@ -98,13 +98,49 @@ def step_field(registry: Registry) -> Any:
     return Annotated[SerializeAsAny[ProviderConfig], BeforeValidator(validate)]
 
 
+def _python_module_file(module: str, base_dir: Path) -> Path:
+    """The file of `module` (importable from the config's folder or sys.path), found without running it."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(base_dir))
+    importlib.invalidate_caches()  # files written since the last import must be seen
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"python:{module}: cannot be found ({exc})") from None
+    finally:
+        sys.path.remove(str(base_dir))
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ValueError(f"python:{module}: no such Python module (looked in {base_dir} and sys.path)")
+    return Path(spec.origin)
+
+
 class ModelConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="Used for artifact and folder names.")
-    source: ExistingPath = Field(description="IR .xml, .onnx, SavedModel folder, frozen .pb or .tflite.")
+    source: ExistingPath = Field(
+        description="IR .xml, .onnx, SavedModel folder, frozen .pb, .tflite, TorchScript .pt, torch.export .pt2, "
+        "or python:package.module:factory (a function returning a torch nn.Module).")
     inputs: dict[str, list[int]] = Field(
-        default_factory=dict, description="Input name → static shape; fixes dynamic dims, names frozen-graph inputs."
-    )
-    outputs: list[str] = Field(default_factory=list, description="Output tensor names to cut a frozen graph at.")
+        default_factory=dict, description="Input name → static shape; fixes dynamic dims, names frozen-graph inputs "
+        "and PyTorch inputs (TorchScript and python: sources need it).")
+    outputs: list[str] = Field(default_factory=list, description="Output tensor names to cut a frozen graph at; "
+                               "for PyTorch sources, names given to the outputs in order.")
+    factory: str | None = Field(default=None, description="Set from source: python:package.module:factory.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_factory(cls, data: Any, info: ValidationInfo) -> Any:
+        """`source: python:package.module:factory` → the module's file as `source` (so the cache and the report
+        see the code) and `package.module:factory` as `factory`."""
+        source = data.get("source") if isinstance(data, dict) else None
+        if not (isinstance(source, str) and source.startswith("python:")):
+            return data
+        module, _, function = source.removeprefix("python:").strip().partition(":")
+        if not module or not function.isidentifier():
+            raise ValueError(f"source: expected python:package.module:factory, got {source!r}")
+        base_dir = Path((info.context or {}).get("base_dir", "."))
+        return {**data, "source": str(_python_module_file(module, base_dir)), "factory": f"{module}:{function}"}
 
 
 def _steps_only(value: Any) -> Any:

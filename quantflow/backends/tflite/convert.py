@@ -4,24 +4,22 @@ and TensorFlow then never enters the quantflow process."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import quantflow
 from quantflow.core.errors import UserInputError
+from quantflow.core.worker import run_worker
 
 VARIANTS = ("fp32", "dynamic", "float16", "int8", "int16x8")
 FILE_NAMES = {"fp32": "{name}_fp32", "dynamic": "{name}_dynamic_int8_weights", "float16": "{name}_float16",
               "int8": "{name}_full_int8_io_{io}", "int16x8": "{name}_int16x8"}
 CALIBRATED = {"int8", "int16x8"}
 IO_TYPES = ("float32", "int8", "uint8")
+
+WORKER = "quantflow.backends.tflite.worker"
 
 
 def source_kind(source: Path) -> str:
@@ -50,21 +48,6 @@ def model_job(source: Path, calibration: np.ndarray, folder: Path, input_name: s
             "input_name": input_name, "output_names": output_names, "input_shape": [1, *calibration.shape[1:]]}
 
 
-def run_worker(job: dict[str, Any], folder: Path, what: str) -> Any:
-    """Run `python -m quantflow.backends.tflite.worker` on `job`; return the JSON it leaves in `result.json`."""
-    (folder / "job.json").write_text(json.dumps(job))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(quantflow.__file__).parents[1]), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-m", "quantflow.backends.tflite.worker", str(folder / "job.json")],
-                          env=env, capture_output=True, text=True)
-    if done.returncode < 0:
-        raise UserInputError(f"{what}: worker killed by signal {-done.returncode} (out of memory?)")
-    if done.returncode:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise UserInputError(f"{what}: {lines[-1] if lines else f'worker exited with {done.returncode}'}")
-    return json.loads((folder / "result.json").read_text())
-
-
 def convert_variants(source: Path, variants: list[str], io: str, calibration: np.ndarray, out_dir: Path, name: str,
                      input_name: str | None = None, output_names: list[str] | None = None,
                      denylist: dict[str, list[str]] | None = None) -> dict[str, Path]:
@@ -87,5 +70,5 @@ def convert_variants(source: Path, variants: list[str], io: str, calibration: np
     with tempfile.TemporaryDirectory(prefix="quantflow_tflite_") as tmp:
         job = model_job(source, calibration, Path(tmp), input_name, output_names)
         job.update(task="convert", io=io, outputs={v: str(p) for v, p in paths.items()}, denylist=denylist or {})
-        run_worker(job, Path(tmp), f"model.source: TFLite conversion of {source.name} failed")
+        run_worker(WORKER, job, Path(tmp), f"model.source: TFLite conversion of {source.name} failed")
     return paths

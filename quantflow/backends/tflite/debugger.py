@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from quantflow.backends.tflite.convert import model_job, run_worker
+from quantflow.backends.tflite.convert import WORKER, model_job
 from quantflow.core.errors import UserInputError
+from quantflow.core.worker import run_worker
 
 
 def worst_layers(source: Path, calibration: np.ndarray, limit: int = 5, threshold: float = 0.7,
@@ -21,5 +22,5 @@ def worst_layers(source: Path, calibration: np.ndarray, limit: int = 5, threshol
     with tempfile.TemporaryDirectory(prefix="quantflow_tflite_") as tmp:
         job = model_job(source, calibration, Path(tmp), input_name, output_names)
         job.update(task="layer_errors", io="float32")
-        errors = run_worker(job, Path(tmp), f"model.source: int8 layer errors of {source.name} failed")
+        errors = run_worker(WORKER, job, Path(tmp), f"model.source: int8 layer errors of {source.name} failed")
     return dict([(name, error) for name, error in errors if error > threshold][:limit])

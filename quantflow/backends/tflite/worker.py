@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import sys
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from quantflow.core.worker import serve
 
 
 class Failure(Exception):
@@ -92,7 +91,7 @@ def convert(tf, job: dict[str, Any]) -> dict[str, str]:
             denylist = job["denylist"].get(variant)
             data = selective_int8(tf, converter, denylist, job) if denylist else converter.convert()
         except Exception as exc:
-            raise Failure(f"{variant} variant: {one_line(exc)}") from exc
+            raise Failure(f"{variant} variant: {describe(exc)}") from exc
         partial = Path(out).with_name(Path(out).name + ".partial")
         partial.write_bytes(data)
         os.replace(partial, out)
@@ -115,25 +114,18 @@ def layer_errors(tf, job: dict[str, Any]) -> list[tuple[str, float]]:
     return sorted(errors, key=lambda item: -item[1])
 
 
-def one_line(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     if isinstance(exc, Failure):
         return lines[0]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def main(job_path: str) -> None:
-    job = json.loads(Path(job_path).read_text())
-    try:
-        import tensorflow as tf
+def work(job: dict[str, Any]) -> Any:
+    import tensorflow as tf
 
-        result = convert(tf, job) if job["task"] == "convert" else layer_errors(tf, job)
-    except Exception as exc:  # the parent shows the last stderr line; the traceback above it is for debugging
-        traceback.print_exc()
-        print(one_line(exc), file=sys.stderr, flush=True)
-        sys.exit(1)
-    Path(job_path).with_name("result.json").write_text(json.dumps(result))
+    return convert(tf, job) if job["task"] == "convert" else layer_errors(tf, job)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    serve(work, describe)

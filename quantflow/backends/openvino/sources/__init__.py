@@ -1,5 +1,6 @@
-"""Model sources: each format one module here (IR, ONNX, TF SavedModel, frozen TF graph, TFLite), all → one
-`openvino.Model` with static inputs; and what every source shares (input conformance, outputs, saving)."""
+"""Model sources: each format one module here (IR, ONNX, TF SavedModel, frozen TF graph, TFLite, TorchScript,
+torch.export, python: factories), all → one `openvino.Model` with static inputs; and what every source shares
+(input conformance, outputs, saving)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ class ModelSource:
     def check(self, path: Path) -> None:
         """Refuse a path of this format that cannot be read (an IR without its weights)."""
 
-    def load(self, path: Path, inputs: list[tuple[str, list[int]]] | None, outputs: list[str] | None):
+    def load(self, config: StrictModel):
+        """The `openvino.Model` of `config.source`; `inputs` shapes are applied at conversion (frozen graphs need
+        them there) and `outputs` cut the graph."""
         import openvino as ov
 
-        return ov.convert_model(path, input=inputs, output=outputs)
+        inputs = [(name, shape) for name, shape in config.inputs.items()] or None
+        return ov.convert_model(config.source, input=inputs, output=list(config.outputs) or None)
 
 
 def find_source(path: Path) -> ModelSource:
@@ -58,12 +62,11 @@ def source_format(path: Path) -> str:
 
 
 def load_model(config: StrictModel):
-    """Read or convert the model; `inputs` shapes are applied at conversion (frozen graphs need them there)."""
+    """Read or convert the model named by a `model` config section."""
     path: Path = config.source
     source = find_source(path)
     try:
-        inputs = [(name, shape) for name, shape in config.inputs.items()] or None
-        return source.load(path, inputs, list(config.outputs) or None)
+        return source.load(config)
     except UserInputError:
         raise
     except Exception as exc:  # conversion raises many unrelated types; the message is what the user needs

@@ -17,10 +17,10 @@ class IrSource(ModelSource):
         if not path.with_suffix(".bin").is_file():
             raise UserInputError(f"model.source: file not found: {shown(path.with_suffix('.bin').name)} (IR weights)")
 
-    def load(self, path: Path, inputs, outputs):
+    def load(self, config):
         import openvino as ov
 
-        model = ov.Core().read_model(path)
-        if inputs:
-            model.reshape(dict(inputs))
+        model = ov.Core().read_model(config.source)
+        if config.inputs:
+            model.reshape(dict(config.inputs))
         return model
