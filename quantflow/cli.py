@@ -77,6 +77,7 @@ def _setup_logging(verbose: bool) -> None:
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)])
     for noisy in ("nncf", "openvino", "tensorflow", "absl"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("torch").setLevel(logging.DEBUG if verbose else logging.ERROR)  # NNCF imports it if installed
     rich.reconfigure(stderr=True, quiet=not verbose)  # libraries' own rich bars (NNCF's): shown with -v, on stderr
 
 

@@ -14,14 +14,23 @@ from quantflow.core.errors import UserInputError
 from quantflow.importers import Where, leftovers, required_list, under, unmapped
 
 OPENVINO_FRAMEWORKS = ("dlsdk", "openvino")
-CONVERTERS = {"mscoco_detection": "coco_detection", "mscoco_keypoints": "coco_keypoints"}
+CONVERTERS = {"mscoco_detection": "coco_detection", "mscoco_keypoints": "coco_keypoints", "imagenet": "image_labels",
+              "voc_segmentation": "index_masks", "common_semantic_segmentation": "index_masks",
+              "cityscapes": "index_masks", "salient_object_detection": "salient_masks"}
 # dataset type → (quantflow metric, AC metrics it replaces)
 METRICS = {
     "coco_detection": ("coco_ap", {"coco_precision", "coco_orig_precision"}),
     "image_folder": ("coco_ap", {"coco_precision", "coco_orig_precision"}),
     "coco_keypoints": ("coco_keypoints_ap",
                        {"coco_precision", "coco_keypoints_precision", "coco_orig_keypoints_precision"}),
+    "image_labels": ("accuracy", {"accuracy", "accuracy_per_class"}),
+    "index_masks": ("mean_iou", {"segmentation_accuracy", "mean_iou", "mean_accuracy",
+                                 "frequency_weighted_accuracy"}),
+    "salient_masks": ("saliency", {"mae", "f-measure", "s-measure", "e-measure"}),
 }
+# AC adapter → quantflow decoder, for the tasks whose adapters take no settings quantflow needs
+PLAIN_ADAPTERS = {"classification": "class_scores", "segmentation": "class_map",
+                  "salient_object_detection": "foreground_map"}
 COCO_IOU_RANGE = {".5:.05:.95", ".50:.05:.95", "0.5:0.05:0.95"}
 INTERPOLATIONS = {"nearest": "nearest", "linear": "linear", "bilinear": "linear", "cubic": "cubic",
                   "bicubic": "cubic", "area": "area", "lanczos": "lanczos", "lanczos4": "lanczos"}
@@ -44,7 +53,7 @@ CONVERSION_REASONS = {
 STEP_REASONS = {
     "auto_resize": "not mapped: add a resize step with the model's input size",
     "padding": "not mapped: quantflow pads only inside a keep_aspect resize or to a multiple (pad)",
-    "crop": "not mapped: quantflow has no centre crop",
+    "crop": "not mapped: no size (size, or dst_height and dst_width)",
     "normalization": "not mapped: mean or std is not a number, a list or comma-separated numbers",
 }
 LAUNCHER_REASONS = {"model": "not used: POT quantized the model of its own model section",
@@ -77,6 +86,8 @@ def import_model(model: dict, where: Where, data_root: str | None, *, pseudo_lab
     notes += more
     section, more = _evaluation_dataset(dataset, dataset_at, data_root, pseudo_label_threshold, fallback_images)
     notes += more
+    if section.pop("_background_offset", None) and decoder["type"] == "class_scores":
+        decoder["background_offset"] = 1
     layout, evaluation, more = _launcher_settings(launcher, launcher_at)
     notes += more
     steps, more = preprocessing_steps(_list(dataset, "preprocessing", dataset_at), dataset_at / "preprocessing",
@@ -149,10 +160,15 @@ def decoder_section(launcher: dict, where: Where) -> tuple[dict, list[str]]:
                  "num_detections_out": "num_detections"}
         section = {"type": "tf_od_api", **{names[key]: value for key, value in params.items() if key in names}}
         return section, leftovers(params, {"type", *names}, at)
+    if kind in PLAIN_ADAPTERS:
+        reasons = {"make_argmax": "handled: class_map takes the argmax", "salient_map_output": "name it as "
+                   "decoder.output if the model has several outputs", "label_as_array": "no effect"}
+        return {"type": PLAIN_ADAPTERS[kind]}, leftovers(params, {"type"}, at, reasons)
     if kind is None:
         raise UserInputError(f"{at}: required key is missing")
     raise UserInputError(f"{at}: adapter {kind!r} has no quantflow decoder (ssd → detection_output, "
-                         "tf_object_detection → tf_od_api); write the decoder section by hand "
+                         "tf_object_detection → tf_od_api, classification → class_scores, segmentation → class_map, "
+                         "salient_object_detection → foreground_map); write the decoder section by hand "
                          "(README: Config reference)")
 
 
@@ -200,10 +216,14 @@ def dataset_section(dataset: dict, where: Where, data_root: str | None) -> tuple
     if converter not in CONVERTERS:
         raise UserInputError(f"{at / 'converter'}: {converter!r} is not supported; quantflow reads COCO json "
                              f"({', '.join(CONVERTERS)})")
+    kind = CONVERTERS[converter]
+    if kind in MASK_DATASETS:
+        return MASK_DATASETS[kind](conversion, dataset, where, data_root)
     annotation_file = conversion.get("annotation_file")
     if not isinstance(annotation_file, str) or not annotation_file:
         raise UserInputError(f"{at / 'annotation_file'}: required key is missing")
-    kind = CONVERTERS[converter]
+    if kind == "image_labels":
+        return _imagenet(conversion, annotation_file, dataset, where, data_root)
     section = {"type": kind, "annotations": under(data_root, annotation_file),
                "images": _images(dataset, where, data_root)}
     notes = [unmapped(where / "data_source", dataset["data_source"], _path_reason(data_root)),
@@ -216,6 +236,77 @@ def dataset_section(dataset: dict, where: Where, data_root: str | None) -> tuple
         notes.append(unmapped(at / "converter", converter, "quantflow evaluates pose top-down on ground-truth person "
                               "boxes (dataset.detections: a detector's boxes instead)"))
     return section, notes + leftovers(conversion, handled, at, CONVERSION_REASONS)
+
+
+def _imagenet(conversion: dict, annotation_file: str, dataset: dict, where: Where,
+              data_root: str | None) -> tuple[dict, list[str]]:
+    """AC's `imagenet` converter: `file label` lines and a synset-words labels file; `has_background` means
+    the model's score 0 is a background class (decoder.background_offset: 1)."""
+    at = where / "annotation_conversion"
+    section = {"type": "image_labels", "images": _images(dataset, where, data_root),
+               "labels": under(data_root, annotation_file)}
+    notes = [unmapped(where / "data_source", dataset["data_source"], _path_reason(data_root)),
+             unmapped(at / "annotation_file", annotation_file, _path_reason(data_root))]
+    if isinstance(conversion.get("labels_file"), str):
+        section["classes"] = under(data_root, conversion["labels_file"])
+        notes.append(unmapped(at / "labels_file", conversion["labels_file"], _path_reason(data_root)))
+    if conversion.get("has_background"):
+        section["_background_offset"] = 1
+    return section, notes + leftovers(conversion, {"converter", "annotation_file", "labels_file", "has_background"},
+                                      at, CONVERSION_REASONS)
+
+
+def _path_value(conversion: dict, key: str, at: Where, data_root: str | None, notes: list[str]) -> str:
+    value = conversion.get(key)
+    if not isinstance(value, str) or not value:
+        raise UserInputError(f"{at / key}: required key is missing")
+    notes.append(unmapped(at / key, value, _path_reason(data_root)))
+    return under(data_root, value)
+
+
+def _segmentation(conversion: dict, dataset: dict, where: Where, data_root: str | None) -> tuple[dict, list[str]]:
+    """AC's VOC, Cityscapes and common semantic-segmentation converters → index masks."""
+    at, notes = where / "annotation_conversion", []
+    converter = conversion["converter"]
+    if converter == "cityscapes":
+        root = _path_value(conversion, "dataset_root_dir", at, data_root, notes)
+        images = f"{root}/{conversion.get('images_subfolder', 'imgsFine/leftImg8bit/val')}"
+        masks = f"{root}/{conversion.get('masks_subfolder', 'gtFine/val')}"
+        section = {"type": "index_masks", "images": images, "masks": masks,
+                   "mask_suffix": f"{conversion.get('masks_suffix', '_gtFine_labelTrainIds')}.png",
+                   "image_suffix": conversion.get("images_suffix", "_leftImg8bit")}
+        handled = {"dataset_root_dir", "images_subfolder", "masks_subfolder", "masks_suffix", "images_suffix"}
+    elif converter == "voc_segmentation":
+        section = {"type": "index_masks", "images": _path_value(conversion, "images_dir", at, data_root, notes),
+                   "masks": _path_value(conversion, "mask_dir", at, data_root, notes),
+                   "split": _path_value(conversion, "imageset_file", at, data_root, notes)}
+        handled = {"images_dir", "mask_dir", "imageset_file"}
+    else:
+        section = {"type": "index_masks", "images": _path_value(conversion, "images_dir", at, data_root, notes),
+                   "masks": _path_value(conversion, "masks_dir", at, data_root, notes)}
+        if conversion.get("mask_postfix"):
+            section["mask_suffix"] = conversion["mask_postfix"]
+        handled = {"images_dir", "masks_dir", "mask_postfix"}
+    if "data_source" in dataset:
+        notes.append(unmapped(where / "data_source", dataset["data_source"], "not needed: the images come from "
+                              "the converter's folders"))
+    reasons = {**CONVERSION_REASONS, "dataset_meta_file": "not mapped: write the class names one per line and set "
+               "dataset.classes (the ignore index is 255)"}
+    return section, notes + leftovers(conversion, {"converter", *handled}, at, reasons)
+
+
+def _salient(conversion: dict, dataset: dict, where: Where, data_root: str | None) -> tuple[dict, list[str]]:
+    """AC's salient-object converter: an image folder and a folder of grey masks named as the images."""
+    at, notes = where / "annotation_conversion", []
+    images = conversion.get("images_dir")
+    section = {"type": "salient_masks",
+               "images": _path_value(conversion, "images_dir", at, data_root, notes) if images else
+               _images(dataset, where, data_root),
+               "masks": _path_value(conversion, "masks_dir", at, data_root, notes)}
+    return section, notes + leftovers(conversion, {"converter", "images_dir", "masks_dir"}, at, CONVERSION_REASONS)
+
+
+MASK_DATASETS = {"index_masks": _segmentation, "salient_masks": _salient}
 
 
 def label_map(conversion: dict) -> str:
@@ -249,6 +340,9 @@ def preprocessing_steps(steps: list, where: Where, layout: str) -> tuple[list[di
             if resize is not None:
                 out.append({"resize": resize})
                 letterbox = (resize, at) if resize.get("keep_aspect") else None
+        elif kind == "crop" and (size := _size(step)) is not None and not step.get("use_pillow"):
+            out.append({"center_crop": {"size": size}})
+            notes += leftovers(step, {"type", "size", "dst_height", "dst_width"}, at)
         elif kind in ("bgr_to_rgb", "rgb_to_bgr"):  # both reverse the channels
             color = "rgb" if color == "bgr" else "bgr"
             out.append({"color": color})
@@ -296,6 +390,8 @@ def _resize(step: dict, where: Where) -> tuple[dict | None, list[str]]:
     scale = step.get("aspect_ratio_scale")
     if scale == "fit_to_window":
         resize["keep_aspect"] = True
+    elif scale == "greater" and size[0] == size[1]:  # AC: the smaller side gets the size, the other follows
+        resize = {"shorter_side": size[0], **{k: v for k, v in resize.items() if k != "size"}}
     elif scale is not None:
         notes.append(unmapped(where / "aspect_ratio_scale", scale,
                               "not mapped: quantflow stretches to the size, or letterboxes with keep_aspect"))

@@ -18,6 +18,7 @@ from quantflow.backends.openvino.graph import count_ops
 from quantflow.backends.openvino.runner import OpenVINORunner, check_device, compile_exact, feed, runs_in_int8
 from quantflow.backends.openvino.sources import (
     conform_input,
+    find_source,
     ir_artifact,
     load_model,
     output_infos,
@@ -288,12 +289,16 @@ class Run:
         entries = s.task.pictures(decode, s.dataset, s.evaluation_ids[: self.config.evaluation.maps], folder)
         return Pictures(title=s.task.pictures_title, note=s.task.pictures_note, entries=entries)
 
-    def tflite_variants(self, evaluation: Evaluation, fp32_metric: MetricResult, folder):
+    def tflite_variants(self, evaluation: Evaluation, fp32_metric: MetricResult, folder, model):
+        """The TFLite variants of the source; `model` (the OpenVINO FP32 model) gives NCHW sources' output
+        layout back to their converted models."""
         c = self.config
         calibration = self.calibration()
+        route = find_source(c.model.source).tflite_route
         source = TFLiteSource(c.model.source, c.model.name, next(iter(c.model.inputs), None),
                               list(c.model.outputs) or None,
-                              np.concatenate([calibration.to_input(i) for i in calibration.ids]))
+                              np.concatenate([calibration.to_input(i) for i in calibration.ids]), route, c.model,
+                              output_infos(model))
         return TFLiteVariants(evaluation, c.quantization.tflite, source, folder).build(fp32_metric)
 
     def check_tflite_source(self) -> None:
@@ -395,7 +400,7 @@ def run_quantize(config: Config) -> Report:
         tflite_notes = None
         if config.quantization.tflite:
             tflite_results, tflite_notes = run.timed("tflite", run.tflite_variants, evaluation, fp32_metric,
-                                                     folder.path / "tflite")
+                                                     folder.path / "tflite", model)
             results |= tflite_results
         run.timings["total"] = time.perf_counter() - started
 

@@ -207,6 +207,9 @@ def _tflite_section(report: Report) -> list[str]:
         for name, result in variants.items()]
     notes = report.tflite
     lines = ["## TFLite variants", "", markdown_table(rows), ""]
+    if notes and notes.converted_via:
+        lines.append(f"- converted to NHWC first: {notes.converted_via}, {notes.conversion_s:.0f} s; inputs fed and "
+                     "outputs read in the source's NCHW layout")
     if notes and notes.mixed_range_outputs:
         lines.append(f"- outputs mixing value ranges in one tensor: {', '.join(notes.mixed_range_outputs)}")
     if notes and notes.kept_in_float:

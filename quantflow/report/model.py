@@ -162,6 +162,8 @@ class Variant(Section):
 class TFLiteNotes(Section):
     kept_in_float: dict[str, float] = Field(default_factory=dict)
     mixed_range_outputs: list[str] = Field(default_factory=list)
+    converted_via: str | None = Field(default=None, description="NCHW sources: the converter to an NHWC SavedModel.")
+    conversion_s: float | None = Field(default=None, description="Seconds that conversion took.")
 
 
 class Picture(Section):

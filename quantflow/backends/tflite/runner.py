@@ -30,10 +30,21 @@ def dequantize(tensor: np.ndarray, detail: dict) -> np.ndarray:
     return ((tensor.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-class LiteRTRunner:
-    """One LiteRT interpreter; `run` infers synchronously and always takes and returns float tensors."""
+def channels_first(tensor: np.ndarray) -> np.ndarray:
+    """[1, ..., C] → [1, C, ...]: a channels-last tensor in the layout of the NCHW model it was converted from."""
+    return np.moveaxis(tensor, -1, 1)
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+
+class LiteRTRunner:
+    """One LiteRT interpreter; `run` infers synchronously and always takes and returns float tensors.
+
+    `source_outputs`: for a model converted from an NCHW source (ONNX, PyTorch), the source's output shapes; the
+    runner then takes NCHW input, as the source does, and gives back each channels-last output the converter
+    made in the source's own layout, so preprocessing and decoder are the source's."""
+
+    def __init__(self, path: Path, threads: int | None = None,
+                 source_outputs: list[OutputInfo] | None = None) -> None:
+        self.source_outputs = source_outputs
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -65,23 +76,41 @@ class LiteRTRunner:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.input["shape"])
 
-    @property
-    def input_dtype(self) -> np.dtype:
-        """The model's own input type; `run` still takes float and quantizes it."""
-        return np.dtype(self.input["dtype"])
+    def _restores_layout(self, index: int, shape: tuple[int, ...]) -> bool:
+        """Whether output `index` (of `shape`) is the channels-last form of the source's output of the same name
+        (or, unnamed, the same position)."""
+        if self.source_outputs is None or len(shape) < 3:
+            return False
+        names = self._names(index)
+        source = next((o for o in self.source_outputs if o.names & names), None)
+        if source is None and index < len(self.source_outputs):
+            source = self.source_outputs[index]
+        if source is None or len(source.shape) != len(shape):
+            return False
+        moved = (shape[0], shape[-1], *shape[1:-1])
+        return all(w in (m, -1) for w, m in zip(source.shape, moved)) and (len(shape) == 4 or moved != shape)
+
+    def _names(self, index: int) -> set[str]:
+        detail = self.outputs[index]
+        names = {detail["name"], self.signature_names.get(detail["index"])}
+        if ":" not in detail["name"]:
+            names.add(f"{detail['name']}:0")
+        return set(filter(None, names))
 
     def output_infos(self) -> list[OutputInfo]:
         """Names and shapes (-1 = dynamic) in the order `run` returns outputs. Names: the tensor name, as TF
         names it too (`Identity:0` for the `Identity` node of a frozen graph), and the signature name."""
         infos = []
         for i, detail in enumerate(self.outputs):
-            names = {detail["name"], self.signature_names.get(detail["index"])}
-            if ":" not in detail["name"]:
-                names.add(f"{detail['name']}:0")
-            infos.append(OutputInfo(i, frozenset(filter(None, names)), tuple(int(s) for s in detail["shape_signature"])))
+            shape = tuple(int(s) for s in detail["shape_signature"])
+            if self._restores_layout(i, shape):
+                shape = (shape[0], shape[-1], *shape[1:-1])
+            infos.append(OutputInfo(i, frozenset(self._names(i)), shape))
         return infos
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
+        if self.source_outputs is not None and tensor.ndim >= 3:
+            tensor = np.ascontiguousarray(np.moveaxis(tensor, 1, -1))
         if tuple(tensor.shape) != self.input_shape:
             try:
                 self.interpreter.resize_tensor_input(self.input["index"], list(tensor.shape), strict=True)
@@ -92,7 +121,8 @@ class LiteRTRunner:
             self.input = self.interpreter.get_input_details()[0]
         self.interpreter.set_tensor(self.input["index"], quantize(tensor, self.input))
         self.interpreter.invoke()
-        return [dequantize(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
+        outputs = [dequantize(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
+        return [channels_first(o) if self._restores_layout(i, o.shape) else o for i, o in enumerate(outputs)]
 
     def run(self, inputs: Iterable[tuple[Any, np.ndarray]], on_result: Callable[[Any, list[np.ndarray]], None]) -> None:
         """Infer every (key, tensor) in order; `on_result(key, outputs)` runs in the calling thread."""

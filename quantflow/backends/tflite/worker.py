@@ -1,5 +1,5 @@
 """Subprocess side of TFLite conversion, `python -m quantflow.backends.tflite.worker job.json`: the only module that
-imports TensorFlow. Writes each .tflite through a temporary name, and its answer to `result.json`."""
+imports TensorFlow (and onnx2tf, which converts NCHW ONNX models to NHWC SavedModels). Writes each .tflite through a temporary name, and its answer to `result.json`."""
 
 from __future__ import annotations
 
@@ -121,7 +121,38 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
+ONNX2TF_TEST_DATA = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def onnx_to_saved_model(job: dict[str, Any]) -> str:
+    """ONNX → NHWC SavedModel with onnx2tf, after onnxsim has folded the shape arithmetic of exported resizes
+    (onnx2tf loses the channel axis in it). onnx2tf downloads sample images into the working directory unless
+    a file of that name is there, so the calibration samples (20, at 128x128, as it expects) are put there."""
+    import cv2
+    import onnx
+    import onnx2tf
+    import onnxsim
+
+    folder = Path(job["folder"])
+    simplified, _ = onnxsim.simplify(onnx.load(job["onnx"]))
+    onnx.save(simplified, folder / "simplified.onnx")
+    samples = np.load(job["calibration"])[:20]
+    if samples.ndim == 4 and samples.shape[3] == 3:
+        samples = np.stack([cv2.resize(s, (128, 128)) for s in samples])
+        np.save(folder / ONNX2TF_TEST_DATA, np.resize(samples, (20, 128, 128, 3)).astype(np.float32))
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        onnx2tf.convert(input_onnx_file_path=str(folder / "simplified.onnx"), output_folder_path=job["out"],
+                        non_verbose=True)
+    finally:
+        os.chdir(previous)
+    return job["out"]
+
+
 def work(job: dict[str, Any]) -> Any:
+    if job["task"] == "onnx_to_saved_model":
+        return onnx_to_saved_model(job)
     import tensorflow as tf
 
     return convert(tf, job) if job["task"] == "convert" else layer_errors(tf, job)

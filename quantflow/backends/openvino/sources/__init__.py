@@ -20,12 +20,13 @@ SOURCES: Registry = Registry("model format", package="quantflow.backends.openvin
 
 class ModelSource:
     """One model format (one module of this package): how to recognise a path of it and turn it into an
-    `openvino.Model`. `tensorflow`: a TensorFlow model, so the TFLite converter can read it too."""
+    `openvino.Model`. `tensorflow`: a TensorFlow model, so the TFLite converter can read it directly."""
 
     format: str = ""  # the name reports and messages use
     accepted: str = ""  # how the refusal of an unknown path names this format
     suffix: str = ""  # a file format's suffix, for the default `matches`
     tensorflow: bool = False
+    tflite_route: str = ""  # how the TFLite variants are made: "tensorflow", "onnx" (onnx2tf), "pytorch" (via ONNX)
 
     def matches(self, path: Path) -> bool:
         return bool(self.suffix) and path.suffix == self.suffix and path.is_file()

@@ -8,5 +8,6 @@ from quantflow.backends.openvino.sources import SOURCES, ModelSource
 @SOURCES.register("frozen_graph")
 class FrozenGraphSource(ModelSource):
     format = "frozen TF graph"
+    tflite_route = "tensorflow"
     accepted = suffix = ".pb"
     tensorflow = True

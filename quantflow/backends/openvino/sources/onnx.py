@@ -8,4 +8,5 @@ from quantflow.backends.openvino.sources import SOURCES, ModelSource
 @SOURCES.register("onnx")
 class OnnxSource(ModelSource):
     format = "ONNX"
+    tflite_route = "onnx"
     accepted = suffix = ".onnx"

@@ -11,8 +11,9 @@ from quantflow.backends.openvino.sources.torch_worker import convert_in_worker
 @SOURCES.register("python_factory")
 class PythonFactorySource(ModelSource):
     format = "PyTorch (python factory)"
+    tflite_route = "pytorch"
     accepted = "python:package.module:factory"
     suffix = ".py"
 
     def load(self, config):
-        return convert_in_worker("python_factory", config)
+        return convert_in_worker(config)

@@ -10,6 +10,7 @@ from quantflow.backends.openvino.sources import SOURCES, ModelSource
 @SOURCES.register("saved_model")
 class SavedModelSource(ModelSource):
     format = "TF SavedModel"
+    tflite_route = "tensorflow"
     accepted = "a SavedModel folder (with saved_model.pb)"
     tensorflow = True
 

@@ -10,7 +10,8 @@ from quantflow.backends.openvino.sources.torch_worker import convert_in_worker
 @SOURCES.register("torch_export")
 class TorchExportSource(ModelSource):
     format = "torch.export"
+    tflite_route = "pytorch"
     accepted = suffix = ".pt2"
 
     def load(self, config):
-        return convert_in_worker("torch_export", config)
+        return convert_in_worker(config)

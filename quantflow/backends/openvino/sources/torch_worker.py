@@ -17,12 +17,25 @@ from quantflow.core.worker import run_worker, serve
 WORKER = "quantflow.backends.openvino.sources.torch_worker"
 
 
-def convert_in_worker(kind: str, config) -> Any:
-    """The openvino.Model of a PyTorch source (`kind`: torchscript, torch_export or python_factory)."""
+KINDS = {".pt": "torchscript", ".pt2": "torch_export", ".py": "python_factory"}
+
+
+def job_for(config) -> dict:
+    return {"kind": KINDS[config.source.suffix], "source": str(config.source), "factory": config.factory,
+            "inputs": config.inputs, "outputs": list(config.outputs)}
+
+
+def export_onnx_in_worker(config, onnx_path: Path) -> None:
+    """Write the PyTorch source named by `config` as ONNX to `onnx_path`."""
+    job = {**job_for(config), "onnx": str(onnx_path)}
+    run_worker(WORKER, job, onnx_path.parent, f"model.source: ONNX export of {shown(config.source.name)} failed")
+
+
+def convert_in_worker(config) -> Any:
+    """The openvino.Model of a PyTorch source (TorchScript .pt, torch.export .pt2 or a python: factory)."""
     import openvino as ov
 
-    job = {"kind": kind, "source": str(config.source), "factory": config.factory, "inputs": config.inputs,
-           "outputs": list(config.outputs)}
+    job = job_for(config)
     with tempfile.TemporaryDirectory(prefix="quantflow_torch_") as tmp:
         job["ir"] = str(Path(tmp) / "model.xml")
         run_worker(WORKER, job, Path(tmp), f"model.source: cannot convert {shown(config.source.name)}")
@@ -95,11 +108,22 @@ def python_factory(torch, job: dict):
 READERS = {"torchscript": torchscript, "torch_export": torch_export, "python_factory": python_factory}
 
 
+def export_onnx(torch, graph, example: tuple | None, job: dict) -> None:
+    """The source as ONNX (opset 17, TorchScript exporter), the first step of the TFLite variants' conversion."""
+    if example is None:  # an ExportedProgram: its module, with the example inputs it was exported with
+        graph, example = graph.module(), tuple(graph.example_inputs[0])
+    with torch.no_grad():
+        torch.onnx.export(graph, example, job["onnx"], input_names=list(job["inputs"]) or None,
+                          output_names=job["outputs"] or None, opset_version=17, dynamo=False)
+
+
 def work(job: dict) -> None:
     import openvino as ov
 
     torch = import_torch()
     graph, example = READERS[job["kind"]](torch, job)
+    if job.get("onnx"):
+        return export_onnx(torch, graph, example, job)
     with torch.no_grad():
         model = ov.convert_model(graph, example_input=example) if example is not None else ov.convert_model(graph)
     for port, name in zip(model.inputs, job["inputs"]):

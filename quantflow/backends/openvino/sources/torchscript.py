@@ -10,7 +10,8 @@ from quantflow.backends.openvino.sources.torch_worker import convert_in_worker
 @SOURCES.register("torchscript")
 class TorchScriptSource(ModelSource):
     format = "TorchScript"
+    tflite_route = "pytorch"
     accepted = suffix = ".pt"
 
     def load(self, config):
-        return convert_in_worker("torchscript", config)
+        return convert_in_worker(config)
