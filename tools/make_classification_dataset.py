@@ -1,5 +1,5 @@
 """Deterministic synthetic classification set: ten classes, five shapes each plain or patterned, one object
-per image on the shapes set's cluttered backgrounds.
+per image on the shapes set's cluttered backgrounds, in a colour that stands out from what lies under it.
 
 Written in the ImageNet train layout (`val/CLASS/NAME.jpg`) with `classes.txt` (class index order) beside it;
 calibration images go to one flat folder, as unlabeled data does. Images vary in size and aspect ratio, and the
@@ -40,10 +40,10 @@ def render(rng: np.random.Generator, label: int) -> np.ndarray:
     size = rng.uniform(0.45, 0.8) * min(height, width)
     centre = np.array([width, height]) / 2 + rng.uniform(-0.15, 0.15, 2) * min(height, width)
     alpha = saliency._soft_mask(rng, shape, size, centre, (height, width))[..., None]
-    if fill == "patterned":
-        paint = saliency._texture(rng, height, width).astype(np.float32)
-    else:
-        paint = np.broadcast_to(rng.integers(0, 256, 3).astype(np.float32), image.shape)
+    solid = shapes._contrasting_colour(rng, image.astype(np.uint8), alpha[..., 0] > 0.5).astype(np.float32)
+    paint = np.broadcast_to(solid, image.shape)
+    if fill == "patterned":  # half texture, half a colour that stands out: the outline stays visible
+        paint = 0.5 * paint + 0.5 * saliency._texture(rng, height, width).astype(np.float32)
     image = image * (1 - alpha) + paint * alpha
     noise = rng.standard_normal(image.shape).astype(np.float32) * 2.0
     return np.clip(cv2.GaussianBlur(image, (3, 3), 0.6) + noise, 0, 255).astype(np.uint8)

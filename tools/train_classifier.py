@@ -30,7 +30,7 @@ from keras import layers  # noqa: E402
 
 SEED = 2028
 TRAIN_SEED = 9090
-TRAIN_COUNT = 8000
+TRAIN_COUNT = 12000
 SHORTER_SIDE = 110
 CROP = 96
 
@@ -97,7 +97,7 @@ def fp32_top1(out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "datasets/classification/model")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=14)
     args = parser.parse_args()
     keras.utils.set_random_seed(SEED)
     started = time.time()

@@ -28,6 +28,9 @@ METRICS = {
                                  "frequency_weighted_accuracy"}),
     "salient_masks": ("saliency", {"mae", "f-measure", "s-measure", "e-measure"}),
 }
+MASK_POSTPROCESSING = {
+    "resize_segmentation_mask": "handled: quantflow resizes predicted maps back to each image",
+    "encode_segmentation_mask": "handled: quantflow reads masks as class indices (palette PNGs included)"}
 # AC adapter → quantflow decoder, for the tasks whose adapters take no settings quantflow needs
 PLAIN_ADAPTERS = {"classification": "class_scores", "segmentation": "class_map",
                   "salient_object_detection": "foreground_map"}
@@ -40,7 +43,7 @@ NORMALIZATION_PRESETS = {"imagenet": [104.00698793, 116.66876762, 122.67891434],
 PAD_POSITIONS = {"center": "center", "right_bottom": "top_left"}  # AC pads where; quantflow puts the image where
 
 DATASET_KEYS = {"name", "data_source", "annotation_conversion", "preprocessing", "postprocessing", "metrics",
-                "subsample_size", "subsample_seed", "reader"}
+                "subsample_size", "subsample_seed", "reader", "segmentation_masks_source"}
 DATASET_REASONS = {"annotation": "not needed: quantflow reads the annotation json itself",
                    "dataset_meta": "not needed: quantflow reads the categories from the annotation json"}
 CONVERSION_REASONS = {
@@ -61,7 +64,9 @@ LAUNCHER_REASONS = {"model": "not used: POT quantized the model of its own model
 METRIC_REASONS = {"reference": "not mapped: AC's expected FP32 value; compare it with report.md",
                   "abs_threshold": "not mapped: quantflow does not check against a reference value",
                   "rel_threshold": "not mapped: quantflow does not check against a reference value",
-                  "presenter": "no effect: the report shows every value"}
+                  "presenter": "no effect: the report shows every value",
+                  "top_k": "handled: quantflow reports top-1 and top-5",
+                  "use_argmax": "handled: class_map takes the argmax"}
 
 
 def first_entry(parent: dict, key: str, where: Where) -> tuple[dict, Where, list[str]]:
@@ -161,9 +166,11 @@ def decoder_section(launcher: dict, where: Where) -> tuple[dict, list[str]]:
         section = {"type": "tf_od_api", **{names[key]: value for key, value in params.items() if key in names}}
         return section, leftovers(params, {"type", *names}, at)
     if kind in PLAIN_ADAPTERS:
-        reasons = {"make_argmax": "handled: class_map takes the argmax", "salient_map_output": "name it as "
-                   "decoder.output if the model has several outputs", "label_as_array": "no effect"}
-        return {"type": PLAIN_ADAPTERS[kind]}, leftovers(params, {"type"}, at, reasons)
+        section = {"type": PLAIN_ADAPTERS[kind]}
+        if isinstance(params.get("salient_map_output"), str):
+            section["output"] = params["salient_map_output"]
+        reasons = {"make_argmax": "handled: class_map takes the argmax", "label_as_array": "no effect"}
+        return section, leftovers(params, {"type", "salient_map_output"}, at, reasons)
     if kind is None:
         raise UserInputError(f"{at}: required key is missing")
     raise UserInputError(f"{at}: adapter {kind!r} has no quantflow decoder (ssd → detection_output, "
@@ -276,9 +283,13 @@ def _segmentation(conversion: dict, dataset: dict, where: Where, data_root: str 
                    "mask_suffix": f"{conversion.get('masks_suffix', '_gtFine_labelTrainIds')}.png",
                    "image_suffix": conversion.get("images_suffix", "_leftImg8bit")}
         handled = {"dataset_root_dir", "images_subfolder", "masks_subfolder", "masks_suffix", "images_suffix"}
-    elif converter == "voc_segmentation":
-        section = {"type": "index_masks", "images": _path_value(conversion, "images_dir", at, data_root, notes),
-                   "masks": _path_value(conversion, "mask_dir", at, data_root, notes),
+    elif converter == "voc_segmentation":  # since OpenVINO 2020.4: images in data_source, masks beside it
+        images = _images(dataset, where, data_root) if "data_source" in dataset else \
+            _path_value(conversion, "images_dir", at, data_root, notes)
+        masks = under(data_root, dataset["segmentation_masks_source"]) if \
+            isinstance(dataset.get("segmentation_masks_source"), str) else \
+            _path_value(conversion, "mask_dir", at, data_root, notes)
+        section = {"type": "index_masks", "images": images, "masks": masks,
                    "split": _path_value(conversion, "imageset_file", at, data_root, notes)}
         handled = {"images_dir", "mask_dir", "imageset_file"}
     else:
@@ -287,9 +298,9 @@ def _segmentation(conversion: dict, dataset: dict, where: Where, data_root: str 
         if conversion.get("mask_postfix"):
             section["mask_suffix"] = conversion["mask_postfix"]
         handled = {"images_dir", "masks_dir", "mask_postfix"}
-    if "data_source" in dataset:
-        notes.append(unmapped(where / "data_source", dataset["data_source"], "not needed: the images come from "
-                              "the converter's folders"))
+    for key in ("data_source", "segmentation_masks_source"):
+        if key in dataset:
+            notes.append(unmapped(where / key, dataset[key], _path_reason(data_root)))
     reasons = {**CONVERSION_REASONS, "dataset_meta_file": "not mapped: write the class names one per line and set "
                "dataset.classes (the ignore index is 255)"}
     return section, notes + leftovers(conversion, {"converter", *handled}, at, reasons)
@@ -450,7 +461,10 @@ def postprocessing_notes(steps: list, where: Where) -> list[str]:
     notes = []
     for index, step in enumerate(steps):
         at = where / index
-        if isinstance(step, dict) and step.get("type") == "resize_prediction_boxes":
+        if isinstance(step, dict) and step.get("type") in MASK_POSTPROCESSING:
+            notes.append(unmapped(at, step["type"], MASK_POSTPROCESSING[step["type"]]))
+            notes += leftovers(step, {"type", "apply_to"}, at)
+        elif isinstance(step, dict) and step.get("type") == "resize_prediction_boxes":
             notes.append(unmapped(at, step["type"], "handled: quantflow maps boxes back to the original image"))
             notes += leftovers(step, {"type"}, at)
         else:

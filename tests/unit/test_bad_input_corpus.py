@@ -24,6 +24,8 @@ import yaml
 from tests.conftest import ROOT, assert_user_error, run_cli
 
 SHAPES = ROOT / "datasets" / "shapes"
+SALIENCY = ROOT / "datasets" / "saliency" / "val"
+CLASSIFICATION = ROOT / "datasets" / "classification"
 VAL_IMAGES = 6
 CALIB_IMAGES = 4
 
@@ -555,7 +557,104 @@ def pot_file(tmp_path: Path, text: str) -> list[str]:
     return ["import-pot", str(tmp_path / "pot.json"), "-o", str(tmp_path / "out.yml")]
 
 
+def shipped_config(tmp_path: Path, name: str, changes: dict) -> list[str]:
+    """`check` on a copy of configs/NAME.yml written into tmp_path, its paths made absolute, `changes` (dotted
+    key → value) applied."""
+    config = yaml.safe_load((ROOT / "configs" / f"{name}.yml").read_text())
+
+    def absolute(node):
+        if isinstance(node, dict):
+            return {k: absolute(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [absolute(v) for v in node]
+        return str((ROOT / "configs" / node).resolve()) if isinstance(node, str) and node.startswith("../") else node
+
+    config = absolute(config)
+    for key, value in changes.items():
+        _set(config, key, value)
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return ["check", "--config", str(tmp_path / "config.yml")]
+
+
+def saliency_masks(tmp_path: Path, change: Callable[[Path], object]) -> list[str]:
+    """Four images of the saliency sample with their masks, broken by `change(folder)`."""
+    for kind, suffix in (("images", ".jpg"), ("masks", ".png")):
+        (tmp_path / kind).mkdir()
+        for path in sorted((SALIENCY / kind).glob(f"*{suffix}"))[:4]:
+            shutil.copy(path, tmp_path / kind / path.name)
+    change(tmp_path)
+    return shipped_config(tmp_path, "saliency", {"dataset.images": str(tmp_path / "images"),
+                                                 "dataset.masks": str(tmp_path / "masks"),
+                                                 "quantization.tflite": None})
+
+
+def index_masks(tmp_path: Path, top_class: int) -> list[str]:
+    """Four shapes images with VOC-style index masks whose largest class is `top_class`, six class names."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for path in sorted((SHAPES / "val").glob("*.jpg"))[:4]:
+        shutil.copy(path, tmp_path / "images" / path.name)
+        height, width = cv2.imread(str(path)).shape[:2]
+        mask = np.zeros((height, width), np.uint8)
+        mask[: height // 2] = top_class
+        cv2.imwrite(str(tmp_path / "masks" / f"{path.stem}.png"), mask)
+    (tmp_path / "classes.txt").write_text("background\ncircle\nsquare\ntriangle\nstar\ncross\n")
+    return shipped_config(tmp_path, "segmentation", {"dataset": {
+        "type": "index_masks", "images": str(tmp_path / "images"), "masks": str(tmp_path / "masks"),
+        "classes": str(tmp_path / "classes.txt")}, "quantization.tflite": None})
+
+
+def labelled_images(tmp_path: Path, lines: str, names: int = 10) -> list[str]:
+    """Four classification images in one folder, a labels file of `lines` and a names file of `names` classes."""
+    (tmp_path / "images").mkdir()
+    for index, path in enumerate(sorted((CLASSIFICATION / "val" / "circle_plain").glob("*.jpg"))[:4]):
+        shutil.copy(path, tmp_path / "images" / f"img{index}.jpg")
+    (tmp_path / "val.txt").write_text(lines)
+    (tmp_path / "names.txt").write_text("\n".join(f"class{i}" for i in range(names)) + "\n")
+    return shipped_config(tmp_path, "classification", {"dataset": {
+        "type": "image_labels", "images": str(tmp_path / "images"), "labels": str(tmp_path / "val.txt"),
+        "classes": str(tmp_path / "names.txt")}, "quantization.tflite": None})
+
+
+def broken_factory(tmp_path: Path) -> list[str]:
+    """A python: model source whose module fails to import."""
+    (tmp_path / "broken_net.py").write_text("import not_installed_anywhere\n\n\ndef build():\n    pass\n")
+    return shipped_config(tmp_path, "saliency", {"model.source": "python:broken_net:build",
+                                                 "model.inputs": {"image": [1, 3, 160, 160]},
+                                                 "quantization.tflite": None})
+
+
 OTHER_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
+    "saliency-mask-size": (
+        lambda t: saliency_masks(t, lambda f: cv2.imwrite(str(sorted((f / "masks").glob("*.png"))[1]),
+                                                          np.zeros((10, 12), np.uint8))),
+        ("dataset.masks: sal_5150_0001.png is 12x10 (width x height), its image is",),
+    ),
+    "saliency-mask-missing": (
+        lambda t: saliency_masks(t, lambda f: sorted((f / "masks").glob("*.png"))[2].unlink()),
+        ("dataset.masks: no mask sal_5150_0002.png for image sal_5150_0002.jpg",),
+    ),
+    "segmentation-class-beyond-names": (
+        lambda t: index_masks(t, 9),
+        ("dataset.masks:", "holds class 9, beyond the 6 classes of classes.txt"),
+    ),
+    "classification-labels-missing-image": (
+        lambda t: labelled_images(t, "img0.jpg 1\nimg7.jpg 2\n"),
+        ("dataset.labels: val.txt line 2: img7.jpg is not an image in",),
+    ),
+    "classification-label-beyond-names": (
+        lambda t: labelled_images(t, "img0.jpg 1\nimg1.jpg 10\n"),
+        ("dataset.labels: val.txt line 2: class 10 is beyond the 10 classes of dataset.classes",),
+    ),
+    "classifier-class-count": (
+        lambda t: labelled_images(t, "img0.jpg 1\n", names=9),
+        ("decoder: the model scores 10 classes, but names.txt names 9",),
+    ),
+    "pytorch-factory-import-fails": (
+        broken_factory,
+        ("model.source: python:broken_net:build failed: ModuleNotFoundError: No module named "
+         "'not_installed_anywhere'",),
+    ),
     "pose-keypoint-count": (
         lambda t: pose_json(t, lambda d: first_person(d).update(keypoints=[1, 1, 2] * 16)),
         ("val.json: annotations[", "keypoints has 48 values, expected 51"),
