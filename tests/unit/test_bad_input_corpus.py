@@ -297,8 +297,15 @@ CASES: dict[str, tuple[Callable[[Sample], Path], tuple[str, ...], tuple[str, ...
     ),
     "model-missing": (overrides("model.source=missing.onnx"), ("model.source: file not found: missing.onnx",), ()),
     "model-unsupported": (
-        file_change(lambda s: ((s.root / "m.pt").write_bytes(b"\x80\x02"), s.config["model"].update(source="m.pt"))),
-        ("model.source: unsupported model m.pt",),
+        file_change(lambda s: ((s.root / "m.caffemodel").write_bytes(b"\x80\x02"),
+                               s.config["model"].update(source="m.caffemodel"))),
+        ("model.source: unsupported model m.caffemodel",),
+        (),
+    ),
+    "torchscript-garbage": (
+        file_change(lambda s: ((s.root / "m.pt").write_bytes(b"\x80\x02"),
+                               s.config["model"].update(source="m.pt", inputs={"x": [1, 300, 300, 3]}))),
+        ("model.source: m.pt is not a TorchScript archive (torch.jit.save)",),
         (),
     ),
     "path-with-nul": (

@@ -84,10 +84,10 @@ def test_decoder_does_not_match_model_outputs(person_config: Path) -> None:
 
 
 def test_unsupported_model_file(person_config: Path, tmp_path: Path) -> None:
-    weights = tmp_path / "model.pt"
+    weights = tmp_path / "model.caffemodel"
     weights.write_bytes(b"\x80\x02")
     assert_user_error(run_cli("check", "--config", str(person_config), "--set", f"model.source={weights}"),
-                      "model.source: unsupported model model.pt")
+                      "model.source: unsupported model model.caffemodel")
 
 
 def test_corrupt_model_file(person_config: Path, tmp_path: Path) -> None:

@@ -76,6 +76,11 @@ class LiteRTRunner:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.input["shape"])
 
+    @property
+    def input_dtype(self) -> np.dtype:
+        """The model's own input type; `run` still takes float and quantizes it."""
+        return np.dtype(self.input["dtype"])
+
     def _restores_layout(self, index: int, shape: tuple[int, ...]) -> bool:
         """Whether output `index` (of `shape`) is the channels-last form of the source's output of the same name
         (or, unnamed, the same position)."""

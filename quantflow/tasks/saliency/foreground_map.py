@@ -28,6 +28,8 @@ class ForegroundMap:
 
 @DECODERS.register("foreground_map")
 class ForegroundMapDecoder(Decoder):
+    """The chosen output as a foreground probability map, resized back to each image when scored."""
+
     task = "saliency"
 
     class Config(ProviderConfig):

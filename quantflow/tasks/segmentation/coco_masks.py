@@ -18,6 +18,8 @@ IGNORE = 255
 
 @ADAPTERS.register("coco_masks")
 class CocoMasks(SegmentationDataset):
+    """Every image of the json is a sample; an image without annotations is all background."""
+
     where = "dataset.annotations"
 
     class Config(ProviderConfig):

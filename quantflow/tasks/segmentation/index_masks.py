@@ -35,6 +35,8 @@ def read_index_mask(path: Path, where: str) -> np.ndarray:
 
 @ADAPTERS.register("index_masks")
 class IndexMasks(SegmentationDataset):
+    """Every mask is a sample; its image has the mask's name (less `mask_suffix`, plus `image_suffix`)."""
+
     where = "dataset.masks"
 
     class Config(ProviderConfig):
