@@ -19,6 +19,7 @@ from quantflow.backends.openvino.runner import OpenVINORunner, check_device, com
 from quantflow.backends.openvino.sources import (
     conform_input,
     find_source,
+    input_element_type,
     ir_artifact,
     load_model,
     output_infos,
@@ -122,6 +123,11 @@ def prepare_model(config: Config, stages: Stages):
     check_device(config.evaluation.device)
     model = load_model(config.model)
     pipeline = stages.pipeline
+    declared = input_element_type(model)
+    if declared and declared != pipeline.spec.dtype and not any(s.type == "dtype" for s in config.preprocessing.steps):
+        log.info("preprocessing: ends in %s, the model takes %s: converting (add a dtype step to choose)",
+                 pipeline.spec.dtype, declared)
+        pipeline.convert_to(declared)
     conform_input(model, pipeline.spec, pipeline.inputs, pipeline.variable_size)
     stages.decoder.bind(output_infos(model))
     labels = stages.decoder.class_labels()

@@ -86,3 +86,12 @@ def test_packages_import_only_the_layers_below_them() -> None:
     assert set(LAYERS) >= {p.stem if p.is_file() else p.name for p in (ROOT / "quantflow").iterdir()
                            if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())} - {"__init__"}
     assert not wrong, wrong
+
+
+def test_preprocessing_without_a_dtype_step_is_cast_to_the_models_input_type() -> None:
+    """A uint8 image into the float32 sample model: converted, and said so; an explicit dtype still decides."""
+    result = run_cli("check", "--config", str(ROOT / "configs" / "ssd.yml"),
+                     "--set", "preprocessing=[{resize: {size: [160, 160]}}, {color: rgb}]")
+    assert result.returncode == 0, result.stderr
+    assert "ends in uint8, the model takes float32: converting" in result.stderr
+    assert "input [1, 160, 160, 3]" in result.stdout + result.stderr

@@ -314,3 +314,15 @@ def test_stride_aligned_letterbox_pads_only_to_the_next_multiple() -> None:
 def test_stride_needs_keep_aspect() -> None:
     with pytest.raises(ValueError, match="stride needs keep_aspect"):
         Resize.Config(type="resize", size=(160, 160), stride=32)
+
+
+def test_convert_to_appends_the_models_type_and_refuses_a_lossy_cast() -> None:
+    pipeline = Pipeline([resize((8, 8))])
+    assert pipeline.spec.dtype == "uint8"
+    pipeline.convert_to("int32")
+    tensor, _ = pipeline(solid(10, 10))
+    assert pipeline.spec.dtype == "int32" and tensor.dtype == np.int32 and (tensor[0, 0, 0] == [10, 20, 30]).all()
+    scaled = Pipeline([resize((8, 8)), normalize(0, 255)])
+    scaled.convert_to("uint8")
+    with pytest.raises(UserInputError, match="with fractions, which a cast to uint8 would cut off"):
+        scaled(solid(10, 10))

@@ -127,6 +127,12 @@ def _conform_port(model, port, spec: TensorSpec, variable_size: bool) -> None:
         )
 
 
+def input_element_type(model) -> str | None:
+    """The numpy name of the element type every model input declares alike, or None (dynamic, mixed, unknown)."""
+    names = {port.get_element_type().get_type_name() for port in model.inputs}
+    return ELEMENT_TYPES.get(names.pop()) if len(names) == 1 else None
+
+
 def output_infos(model) -> list[OutputInfo]:
     """Names and shapes of the model outputs, for decoders to bind to."""
     infos = []
