@@ -30,7 +30,7 @@ from keras import layers  # noqa: E402
 
 SEED = 2028
 TRAIN_SEED = 9090
-TRAIN_COUNT = 12000
+TRAIN_COUNT = 16000
 SHORTER_SIDE = 110
 CROP = 96
 
@@ -50,6 +50,12 @@ def to_input(image_bgr: np.ndarray, rng: np.random.Generator | None = None) -> n
         top, left = int(rng.integers(0, height - CROP + 1)), int(rng.integers(0, width - CROP + 1))
     crop = resized[top:top + CROP, left:left + CROP, ::-1].astype(np.float32) / 255.0
     return crop[:, ::-1] if rng is not None and rng.uniform() < 0.5 else crop
+
+
+def jpeg_roundtrip(image: np.ndarray) -> np.ndarray:
+    """The image as the committed JPEGs hold it (quality 90): texture classes must survive its artefacts."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, classes.JPEG_QUALITY])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
 def build_model() -> keras.Model:
@@ -97,13 +103,13 @@ def fp32_top1(out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "datasets/classification/model")
-    parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--epochs", type=int, default=16)
     args = parser.parse_args()
     keras.utils.set_random_seed(SEED)
     started = time.time()
     rng = np.random.default_rng(TRAIN_SEED)
     pairs = classes.generate(TRAIN_COUNT, TRAIN_SEED)
-    x = np.stack([to_input(image, rng) for _, image in pairs])
+    x = np.stack([to_input(jpeg_roundtrip(image), rng) for _, image in pairs])
     y = np.array([label + 1 for label, _ in pairs])  # index 0 is the background class
     model = build_model()
     steps = args.epochs * (len(x) // 64)
@@ -118,8 +124,8 @@ def main() -> None:
     (args.out / "TRAINING.md").write_text(
         f"# Classification sample\n\nCommand: `python tools/train_classifier.py --out datasets/classification/model`"
         f"\n\n- Seeds: training {SEED} (keras.utils.set_random_seed), train split {TRAIN_SEED}\n"
-        f"- Data: {TRAIN_COUNT} generated images (not committed), shorter side {SHORTER_SIDE}, random {CROP}x{CROP} "
-        f"crops, horizontal flips\n- Schedule: {args.epochs} epochs, batch 64, Adam, cosine decay from 3e-3 after "
+        f"- Data: {TRAIN_COUNT} generated images (not committed), JPEG quality {classes.JPEG_QUALITY} as committed, "
+        f"shorter side {SHORTER_SIDE}, random {CROP}x{CROP} crops, horizontal flips\n- Schedule: {args.epochs} epochs, batch 64, Adam, cosine decay from 3e-3 after "
         f"a 10 % warm-up\n- Model: {model.count_params()} parameters; `image` [1,{CROP},{CROP},3] RGB 0..1 → "
         f"`probabilities` [1,{len(classes.CLASSES) + 1}] softmax, index 0 a background class never trained on\n"
         f"- Wall time: {minutes:.1f} min on 2 CPU cores (TensorFlow {tf.__version__})\n"
