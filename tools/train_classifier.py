@@ -89,7 +89,8 @@ def fp32_top1(out: Path) -> float:
     """Top-1 of the exported model under OpenVINO on the committed val split."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(ov.convert_model(str(out / "saved_model")), "CPU")
+    compiled = ov.Core().compile_model(ov.convert_model(str(out / "saved_model")), "CPU",
+                                     {"INFERENCE_PRECISION_HINT": "f32"})  # as quantflow evaluates
     names = (REPO / "datasets/classification/classes.txt").read_text().split()
     hits = total = 0
     for label, name in enumerate(names):
