@@ -124,7 +124,9 @@ def prepare_model(config: Config, stages: Stages):
     model = load_model(config.model)
     pipeline = stages.pipeline
     declared = input_element_type(model)
-    if declared and declared != pipeline.spec.dtype and not any(s.type == "dtype" for s in config.preprocessing.steps):
+    if declared and declared != pipeline.spec.dtype and not any(s.type == "dtype" for s in config.preprocessing.steps) \
+            and not (np.dtype(pipeline.spec.dtype).kind == "f" and np.dtype(declared).kind in "iu"):
+        # pixels (integers) go to any type, floats to floats; floats into an integer input need a dtype step
         log.info("preprocessing: ends in %s, the model takes %s: converting (add a dtype step to choose)",
                  pipeline.spec.dtype, declared)
         pipeline.convert_to(declared)

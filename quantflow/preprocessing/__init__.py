@@ -41,9 +41,8 @@ class Pipeline:
     def convert_to(self, dtype: str) -> None:
         """End with a cast to `dtype` (the model's declared input type, when the config names none): a cast
         that would change values is refused when the first sample is prepared."""
-        from quantflow.preprocessing.steps import Dtype
-
-        self.steps.append(Dtype(Dtype.Config(type="dtype", name=dtype)))
+        step = STEPS.get("dtype", "preprocessing")
+        self.steps.append(step(step.Config(type="dtype", name=dtype)))
         self.spec = self._probe()
 
     @property

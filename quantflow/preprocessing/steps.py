@@ -188,13 +188,13 @@ class Dtype(Step):
     def apply(self, item: Prepared) -> Prepared:
         target = np.dtype(self.config.name)
         pixels = item.pixels
-        if target.kind in "iu" and pixels.size and pixels.dtype.kind == "f":
+        if target.kind in "iu" and pixels.size and pixels.dtype.kind in "fiu":
             low, high = float(pixels.min()), float(pixels.max())
             limits = np.iinfo(target)
             if low < limits.min or high > limits.max:
                 raise UserInputError(f"preprocessing.dtype: values span [{low:g}, {high:g}], outside {target.name}'s "
                                      f"[{limits.min}, {limits.max}]; change the normalize step or the dtype")
-            if not np.array_equal(pixels, np.round(pixels)):
+            if pixels.dtype.kind == "f" and not np.array_equal(pixels, np.round(pixels)):
                 raise UserInputError(f"preprocessing.dtype: values span [{low:g}, {high:g}] with fractions, which a "
                                      f"cast to {target.name} would cut off; drop or change the normalize step")
         return item.with_(pixels=pixels.astype(target))

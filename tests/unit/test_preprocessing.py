@@ -322,6 +322,10 @@ def test_convert_to_appends_the_models_type_and_refuses_a_lossy_cast() -> None:
     pipeline.convert_to("int32")
     tensor, _ = pipeline(solid(10, 10))
     assert pipeline.spec.dtype == "int32" and tensor.dtype == np.int32 and (tensor[0, 0, 0] == [10, 20, 30]).all()
+    narrow = Pipeline([resize((8, 8))])
+    narrow.convert_to("int8")
+    with pytest.raises(UserInputError, match=r"values span \[10, 200\], outside int8's \[-128, 127\]"):
+        narrow(solid(10, 10, (10, 20, 200)))
     scaled = Pipeline([resize((8, 8)), normalize(0, 255)])
     scaled.convert_to("uint8")
     with pytest.raises(UserInputError, match="with fractions, which a cast to uint8 would cut off"):
