@@ -10,7 +10,7 @@ from pathlib import Path
 import quantflow
 
 PACKAGES = ("openvino", "nncf", "numpy", "pycocotools", "opencv-python-headless", "pydantic", "tensorflow-cpu",
-            "ai-edge-litert")
+            "ai-edge-litert", "torch", "onnx2tf")
 ISA_FLAGS = {"avx2": "avx2", "avx512f": "avx512", "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni",
              "amx_tile": "amx", "amx_int8": "amx_int8"}
 

@@ -46,6 +46,7 @@ from quantflow.pipeline.input_cache import InputCache
 from quantflow.pipeline.tflite_variants import TFLiteSource, TFLiteVariants, check_tflite_source
 from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
+from quantflow.quantizers.base import nncf_without_torch
 from quantflow.report.model import (
     CalibrationInfo,
     Changes,
@@ -381,7 +382,7 @@ def run_quantize(config: Config) -> Report:
             ground_truth, reference = run.pseudo_labels(fp32)
             fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
 
-        with run.cached_inputs():
+        with run.cached_inputs(), nncf_without_torch():
             outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
                                 run.validation(fp32, fp32_metric, ground_truth))
             fake_quantize = count_ops(outcome.model, "FakeQuantize")

@@ -13,7 +13,7 @@ PROBE = """
 import sys
 from quantflow.cli import main
 code = main({argv!r})
-heavy = [m for m in ("tensorflow", "nncf", "ai_edge_litert") if m in sys.modules]
+heavy = [m for m in ("tensorflow", "nncf", "ai_edge_litert", "torch") if m in sys.modules]
 print("HEAVY", heavy, "CODE", code)
 """
 
@@ -95,3 +95,16 @@ def test_preprocessing_without_a_dtype_step_is_cast_to_the_models_input_type() -
     assert result.returncode == 0, result.stderr
     assert "ends in uint8, the model takes float32: converting" in result.stderr
     assert "input [1, 160, 160, 3]" in result.stdout + result.stderr
+
+
+def test_nncf_runs_without_importing_torch() -> None:
+    """torch is installed here (the test extra) and NNCF would import it; quantflow hides it while NNCF works."""
+    code = ("import sys\nfrom quantflow.quantizers.base import nncf_without_torch\nwith nncf_without_torch():\n"
+            "    import nncf\n    from nncf.common.utils.backend import get_backend\n"
+            "    import openvino as ov\n    import numpy as np\n"
+            "    p = ov.opset13.parameter([1, 3], np.float32)\n"
+            "    print(get_backend(ov.Model([ov.opset13.relu(p)], [p])))\n"
+            "print('torch' in sys.modules)\nimport torch\nprint(bool(torch.__version__))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["BackendType.OPENVINO", "False", "True"]
