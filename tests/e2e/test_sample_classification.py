@@ -102,3 +102,14 @@ def test_labels_file_layout_and_annotation_free_mode(classification_run, tmp_pat
     assert free["results"]["FP32"]["metrics"]["top-1"] == 1.0
     agreement = 1 - free["changes"]["total"] / 400
     assert free["results"]["INT8"]["metrics"]["top-1"] == pytest.approx(agreement)
+
+
+def test_nncf_search_ranks_by_the_per_image_margin(tmp_path: Path) -> None:
+    """NNCF's accuracy control ranks quantizers by per-image scores: here the margin, a number per image."""
+    result = run_cli("quantize", "--config", str(ROOT / "configs" / "classification.yml"), "--set",
+                     f"output={tmp_path / 'run'}", "--set", "evaluation.max_images=80", "--set", "evaluation.maps=0",
+                     "--set", "quantization.tflite=null", "--set", "evaluation.speed.enabled=false", "--set",
+                     "quantization.openvino={algorithm: nncf_accuracy_control, max_drop: 0.0, max_iterations: 1}")
+    assert result.returncode in (0, 3), result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["quantization"]["reference_metric"] == report["results"]["FP32"]["metrics"]["top-1"]
