@@ -4,6 +4,7 @@ Without a labels file the folder is annotation-free: FP32's top-1 class becomes 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -40,7 +41,7 @@ def read_labels(path: Path, images: Path, names: list[str] | None) -> tuple[list
         if label_index < 0 or (names is not None and label_index >= len(names)):
             count = f"the {len(names)} classes of dataset.classes" if names is not None else "class indices"
             raise UserInputError(f"{where}: class {label_index} is beyond {count}")
-        file = (images / name).resolve()
+        file = Path(os.path.normpath(images / name))  # lexical: a symlinked image stays where the folder has it
         if not file.is_relative_to(images) or not file.is_file():
             raise UserInputError(f"{where}: {shown(name)} is not an image in {shown(images)}")
         if file in seen:
