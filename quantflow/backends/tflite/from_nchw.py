@@ -5,7 +5,7 @@ PyTorch is first exported to ONNX in the torch worker; ONNX goes through onnx2tf
 openvino2tensorflow) in the TFLite worker. onnx2tf moves channels last, inputs and outputs included; the
 converter's layout never reaches the config: `LiteRTRunner(source_outputs=...)` feeds NCHW and restores the
 source's output layout. onnx2tf's release pins numpy 1.26 and TensorFlow 2.19; it runs on this environment's
-versions and is installed without its pins (requirements/onnx2tf.txt).
+versions and is installed without its pins (requirements/unpinned.txt).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from quantflow.backends.tflite.convert import WORKER
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.worker import run_worker
 
-INSTALL = "pip install --no-deps -r requirements/onnx2tf.txt"
+INSTALL = "pip install --no-deps -r requirements/unpinned.txt"
 
 
 def check_onnx2tf() -> None:
