@@ -24,6 +24,16 @@ TASKS: Registry = Registry("task", package="quantflow.tasks")
 DecodeSample = Callable[[str, int], tuple[Any, Any]]
 
 
+def fp32_and_int8(decode: DecodeSample, sample_id: int, to_map: Callable[[Any, Any], np.ndarray]):
+    """One sample decoded by FP32 and by INT8, each output made a map by `to_map(decoded, geometry)`; and the
+    sample's geometry."""
+    maps = {}
+    for name in ("FP32", "INT8"):
+        decoded, geometry = decode(name, sample_id)
+        maps[name] = to_map(decoded, geometry)
+    return maps, geometry
+
+
 def write_pictures(folder: Path, stem: str, images: dict[str, np.ndarray]) -> dict[str, str]:
     """PNG files named stem_kind.png; their paths relative to the run folder."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantflow.core.task import TASKS, DecodeSample, Task, write_pictures
+from quantflow.core.task import TASKS, DecodeSample, Task, fp32_and_int8, write_pictures
 from quantflow.tasks.saliency.salient_masks import SalientMasks
 from quantflow.tasks.segmentation.overlay import disagreement, overlay
 
@@ -24,10 +24,7 @@ class SaliencyTask(Task):
         entries = []
         for sample_id in sample_ids:
             image = dataset.load_image(sample_id)
-            maps = {}
-            for name in ("FP32", "INT8"):
-                decoded, geometry = decode(name, sample_id)
-                maps[name] = decoded.to_original(geometry)
+            maps, _ = fp32_and_int8(decode, sample_id, lambda decoded, geometry: decoded.to_original(geometry))
             masks = {name: (m >= 0.5).astype(np.uint16) for name, m in maps.items()}
             differ = masks["FP32"] != masks["INT8"]
             difference = np.abs(maps["INT8"] - maps["FP32"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantflow.core.task import TASKS, DecodeSample, Task, write_pictures
+from quantflow.core.task import TASKS, DecodeSample, Task, fp32_and_int8, write_pictures
 from quantflow.tasks.segmentation.mask_dataset import SegmentationDataset
 from quantflow.tasks.segmentation.mean_iou import iou_per_class
 from quantflow.tasks.segmentation.overlay import disagreement, overlay
@@ -26,10 +26,8 @@ class SegmentationTask(Task):
         entries = []
         for sample_id in sample_ids:
             image = dataset.load_image(sample_id)
-            maps = {}
-            for name in ("FP32", "INT8"):
-                decoded, geometry = decode(name, sample_id)
-                maps[name] = np.minimum(decoded.to_original(geometry), classes - 1)
+            maps, _ = fp32_and_int8(decode, sample_id, lambda decoded, geometry:
+                                    np.minimum(decoded.to_original(geometry), classes - 1))
             differ = maps["FP32"] != maps["INT8"]
             confusion = np.zeros((classes, classes))
             np.add.at(confusion, (maps["FP32"].ravel(), maps["INT8"].ravel()), 1)

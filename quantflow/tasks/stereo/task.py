@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from quantflow.core.task import TASKS, DecodeSample, Task, write_pictures
+from quantflow.core.task import TASKS, DecodeSample, Task, fp32_and_int8, write_pictures
 from quantflow.tasks.stereo.disparity import disparity_to_original
 from quantflow.tasks.stereo.stereo_pairs import StereoPairs
 
@@ -36,10 +36,8 @@ class StereoTask(Task):
         """For each sample: FP32 and INT8 disparity on one colour scale, |INT8 − FP32|, and INT8 error vs truth."""
         entries = []
         for sample_id in sample_ids:
-            maps = {}
-            for name in ("FP32", "INT8"):
-                decoded, geometry = decode(name, sample_id)
-                maps[name] = disparity_to_original(decoded.disparity, geometry)
+            maps, geometry = fp32_and_int8(decode, sample_id, lambda decoded, geometry:
+                                           disparity_to_original(decoded.disparity, geometry))
             truth = dataset.truth(sample_id, geometry.orig_size)
             invalid = ~(np.isfinite(truth) & (truth > 0))
             top = float(np.nanmax(np.where(invalid, np.nan, truth))) if not invalid.all() else float(maps["FP32"].max())
