@@ -220,7 +220,7 @@ class Run:
             "preprocessing": [s.model_dump(mode="json") for s in c.preprocessing.steps],
             "decoder": c.decoder.model_dump(mode="json"), "device": c.evaluation.device,
             "plugins": [p["sha256"] for p in loaded_plugins()],
-            "versions": [__version__, versions()["openvino"]],
+            "versions": versions(),  # OpenCV's resize and NumPy move predictions as much as OpenVINO does
         })
         cache = PredictionCache(c.evaluation.cache_dir) if c.evaluation.cache_dir else None
         cached = cache.load(key) if cache else None
