@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from quantflow import __version__
 from quantflow.backends.openvino.graph import count_ops
 from quantflow.backends.openvino.runner import OpenVINORunner, check_device, compile_exact, feed, runs_in_int8
 from quantflow.backends.openvino.sources import (
