@@ -1,6 +1,6 @@
 """Command line: `quantflow quantize|check|benchmark --config X [--set key.path=value ...]`, `quantflow zoo`,
-`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml`, `quantflow list [KIND]` and
-`quantflow schema` (report.json's JSON Schema).
+`quantflow import-pot POT.json [--ac AC.yml] [--data-root DIR] -o OUT.yml`, `quantflow compare RUN...`,
+`quantflow list [KIND]` and `quantflow schema` (report.json's JSON Schema).
 
 Heavy libraries (NNCF, TensorFlow) are imported only by the commands that need them, so `--help` is fast.
 Exit codes: 0 success, 1 internal error, 2 bad input, 3 accuracy target not reached, 4 some zoo entries failed,
@@ -14,57 +14,104 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 
 from quantflow import __version__
 from quantflow.core.errors import QuantflowError, Terminated, one_line
 from quantflow.listing import KINDS, as_markdown, as_text, load_plugins_of
 
+EXIT_CODES = (
+    "exit codes: 0 success, 1 internal error, 2 bad input (one line naming the key or file), 3 accuracy target not "
+    "reached (the best model and its report are written), 4 some zoo entries failed or did not verify, 130 "
+    "interrupted, 143 terminated (SIGTERM)",
+    "Results go to stdout, progress and logs to stderr. Paths given on the command line are relative to the "
+    "working directory; paths in a config file, to the config's folder.",
+)
+
+
+def _wrapped(*paragraphs: str) -> str:
+    """Help text wrapped for an 80-column terminal (the raw formatter keeps the paragraphs apart)."""
+    return "\n\n".join(textwrap.fill(p, 78) for p in paragraphs)
+
+
+def _verbose_flag() -> argparse.ArgumentParser:
+    """`-v` accepted before or after the command: every parser gets it, and only a given flag sets the value."""
+    flag = argparse.ArgumentParser(add_help=False)
+    flag.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                      help="debug logging, third-party output and tracebacks")
+    return flag
+
 
 def _parser() -> argparse.ArgumentParser:
+    verbose = _verbose_flag()
     parser = argparse.ArgumentParser(prog="quantflow", description="Post-training INT8 quantization with the "
-                                     "dataset's own metric: convert, calibrate, quantize, evaluate, report.")
+                                     "dataset's own metric: convert, calibrate, quantize, evaluate, report.",
+                                     epilog=_wrapped(*EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[verbose])
     parser.add_argument("--version", action="version", version=f"quantflow {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(group, name: str, text: str, description: str | None = None) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=text, description=_wrapped(description or text), epilog=_wrapped(*EXIT_CODES),
+                                formatter_class=argparse.RawDescriptionHelpFormatter, parents=[verbose])
+
     for name, text in (("quantize", "convert, evaluate FP32, quantize to INT8, evaluate INT8, write the run folder"),
                        ("check", "validate the config, data, model and decoder without running anything"),
                        ("benchmark", "latency and throughput of the model, and of the INT8 IR of an earlier run")):
-        command = commands.add_parser(name, help=text, description=text)
-        command.add_argument("--config", required=True, help="YAML config file")
-        command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                             help="override a config value (YAML syntax), repeatable")
-    zoo = commands.add_parser("zoo", help="build, index and verify a model zoo", description="build, index and "
-                              "verify a model zoo: every precision of every model, measured, with cards")
+        run = command(commands, name, text)
+        run.add_argument("--config", required=True, help="YAML config file")
+        run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                         help="override a config value (YAML syntax; a relative path is relative to the working "
+                         "directory), repeatable")
+        run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    zoo = command(commands, "zoo", "build, index and verify a model zoo", "build, index and verify a model zoo: "
+                  "every precision of every model, measured, with cards")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
-    build = zoo_commands.add_parser("build", help="quantize each config into ZOO/<task>/<name>/ and index them")
+    build = command(zoo_commands, "build", "quantize each config into ZOO/<task>/<name>/ and index them",
+                    "quantize each config in its own process into ZOO/<task>/<name>/ (FP32, FP16, FP16-INT8 and "
+                    "TFLite variants, each evaluated and timed, with a model card and a manifest of hashes), then "
+                    "write ZOO/index.md and index.json; unchanged entries are skipped")
     build.add_argument("configs", nargs="+", type=Path, metavar="CONFIG", help="YAML config files")
     build.add_argument("--zoo", required=True, type=Path, help="zoo folder")
     build.add_argument("--jobs", type=int, default=1, help="models built at once, each in its own process")
     build.add_argument("--force", action="store_true", help="rebuild entries even when nothing changed")
     build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a value in every config, repeatable")
-    verify = zoo_commands.add_parser("verify", help="re-hash files, reload models, re-evaluate a quick subset")
+    verify = command(zoo_commands, "verify", "re-hash files, reload models, re-evaluate a quick subset",
+                     "check a zoo: re-hash every file against its manifest, reload every model and re-evaluate "
+                     "each entry's verify samples, which must give the metric recorded at build time")
     verify.add_argument("zoo", type=Path, help="zoo folder")
-    pot = commands.add_parser("import-pot", help="convert a POT config (and its Accuracy Checker config) to a "
-                              "quantflow config", description="convert an OpenVINO POT config and its Accuracy "
-                              "Checker config into a quantflow config; what does not map is printed as warnings and "
-                              "written as comments at the top of the file")
+    pot = command(commands, "import-pot", "convert a POT config (and its Accuracy Checker config) to a quantflow "
+                  "config", "convert an OpenVINO POT config and its Accuracy Checker config into a quantflow "
+                  "config; what does not map is printed as warnings and written as comments at the top of the file")
     pot.add_argument("pot", type=Path, metavar="POT.json", help="POT config (JSON with comments, or YAML)")
     pot.add_argument("--ac", type=Path, help="Accuracy Checker config (default: the POT engine's config)")
     pot.add_argument("--data-root", type=Path, help="folder that AC's data_source and annotation_file are relative to")
     pot.add_argument("-o", "--output", type=Path, required=True, help="quantflow YAML config to write")
-    lister = commands.add_parser("list", help="every provider a config can name, with its keys", description="every "
-                                 "dataset adapter, preprocessing step, decoder, metric and quantization algorithm a "
-                                 "config can name, with its keys' types, defaults and descriptions")
+    compare = command(commands, "compare", "several runs' headline figures side by side", "put the headline "
+                      "figures of several run folders side by side (the recipes you tried: subset sizes, presets, "
+                      "accuracy-aware targets): every variant's metrics, change against its FP32, speed, size and "
+                      "recipe, the best INT8 marked; runs scored on different data are flagged")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders (the `output` of runs)")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
+    lister = command(commands, "list", "every provider a config can name, with its keys", "every dataset adapter, "
+                     "preprocessing step, decoder, metric and quantization algorithm a config can name, with its "
+                     "keys' types, defaults and descriptions")
     lister.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)} "
                         "(default: all)")
     lister.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: tables, as in "
                         "the README's config reference")
     lister.add_argument("--config", type=Path, help="import this config's plugins first, so theirs are listed too")
-    commands.add_parser("schema", help="the JSON Schema of report.json", description="print the JSON Schema of "
-                        "the run report (report.json), for tools that read it; docs/report.schema.json holds a copy")
+    command(commands, "schema", "the JSON Schema of report.json", "print the JSON Schema of the run report "
+            "(report.json), for tools that read it; docs/report.schema.json holds a copy")
     return parser
+
+
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    """Without -v, other libraries' records below WARNING stay hidden. The rule sits on quantflow's handler, not
+    on the libraries' loggers, because NNCF sets its logger's level when it is imported, after this setup."""
+    return record.levelno >= logging.WARNING or record.name.partition(".")[0] == "quantflow"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -73,84 +120,117 @@ def _setup_logging(verbose: bool) -> None:
 
     from quantflow.core.progress import console
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, show_time=False)])
-    for noisy in ("nncf", "openvino", "tensorflow", "absl"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("torch").setLevel(logging.DEBUG if verbose else logging.ERROR)  # NNCF imports it if installed
+    handler = RichHandler(console=console, show_path=False, show_time=False)
+    if not verbose:
+        handler.addFilter(_own_or_warning)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
     rich.reconfigure(stderr=True, quiet=not verbose)  # libraries' own rich bars (NNCF's): shown with -v, on stderr
+
+
+def _print_json(data) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=1) + "\n")
 
 
 def _check(args) -> int:
     from quantflow import api
-    from quantflow.core.progress import console
+    from quantflow.report.markdown import counted
+    from quantflow.report.terminal import show_line
 
     found = api.check(args.config, args.overrides)
-    console.print(f"[green]ok[/green] {args.config}: model {found.config.model.name}, {found.evaluation_samples} "
-                  f"{found.sample_noun} to evaluate, {found.calibration_samples} {found.calibration_noun} to "
-                  f"calibrate, input "
+    facts = {"config": str(args.config), "model": found.config.model.name,
+             "evaluation_samples": found.evaluation_samples, "sample": found.sample_noun,
+             "calibration_samples": found.calibration_samples, "calibration_sample": found.calibration_noun,
+             "input_shape": list(found.input_shape), "input_dtype": str(found.input_dtype)}
+    if args.json:
+        _print_json({"ok": True, **facts})
+    else:
+        show_line(f"ok {args.config}: model {found.config.model.name}, "
+                  f"{counted(found.evaluation_samples, found.sample_noun)} to evaluate, "
+                  f"{counted(found.calibration_samples, found.calibration_noun)} to calibrate, input "
                   f"{list(found.input_shape)} {found.input_dtype}")
     return 0
 
 
 def _quantize(args) -> int:
     from quantflow import api
-    from quantflow.core.progress import console
-    from quantflow.report.markdown import terminal_table
+    from quantflow.report.markdown import accuracy_rows
+    from quantflow.report.summary import run_summary
+    from quantflow.report.terminal import show_line, show_table
 
     report = api.quantize(args.config, args.overrides)
-    console.print(terminal_table(report))
-    console.print(f"run folder: {report.config['output']}")
+    if args.json:
+        _print_json(run_summary(report))
+        return 0
+    show_table(accuracy_rows(report), f"{report.model.name} — {report.metric.name}")
+    show_line(f"run folder: {report.config['output']}")
     return 0
 
 
 def _benchmark(args) -> int:
     from quantflow.config import load_config
-    from quantflow.core.progress import console
-    from quantflow.pipeline.benchmark import run_benchmark, speed_table
+    from quantflow.pipeline.benchmark import run_benchmark, speed_rows, speed_title
+    from quantflow.report.terminal import show_table
 
-    console.print(speed_table(run_benchmark(load_config(args.config, args.overrides))))
+    benchmark = run_benchmark(load_config(args.config, args.overrides))
+    if args.json:
+        _print_json(benchmark)
+    else:
+        show_table(speed_rows(benchmark), speed_title(benchmark))
     return 0
 
 
 def _zoo(args) -> int:
     from quantflow.core.errors import IncompleteError
     from quantflow.core.progress import console
+    from quantflow.report.terminal import show_line
 
     if args.zoo_command == "verify":
         from quantflow.zoo.verify import verify_zoo
 
         problems = verify_zoo(args.zoo, report=console.print)
         for problem in problems:
-            console.print(f"[red]mismatch[/red] {problem}")
+            show_line(f"mismatch {problem}")
         if problems:
             raise IncompleteError(f"zoo verify: {len(problems)} problem(s) in {args.zoo}; first: {problems[0]}")
-        console.print(f"zoo {args.zoo}: every entry verified")
+        show_line(f"zoo {args.zoo}: every entry verified")
         return 0
     from quantflow.zoo.build import build_zoo
 
-    def show(outcome) -> None:
+    outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides)
+    for outcome in outcomes:
         detail = f" ({outcome.reason})" if outcome.reason else ""
-        console.print(f"{outcome.status:8} {outcome.name} {outcome.config}{detail} {outcome.seconds:.0f} s",
-                      markup=False, highlight=False)
-
-    outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides, report=show)
+        show_line(f"{outcome.status:8} {outcome.name} {outcome.config}{detail} {outcome.seconds:.0f} s")
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "skipped", "failed")}
     index = f"; index: {args.zoo / 'index.md'}" if (args.zoo / "index.md").is_file() else ""
-    console.print(f"zoo {args.zoo}: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + index)
+    show_line(f"zoo {args.zoo}: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + index)
     if failed:
         raise IncompleteError("zoo build: failed: " + "; ".join(f"{o.config}: {o.reason}" for o in failed))
     return 0
 
 
 def _import_pot(args) -> int:
-    from quantflow.core.progress import console
     from quantflow.importers.pot import import_pot_files
+    from quantflow.report.terminal import show_line
 
     notes = import_pot_files(args.pot, args.output, args.ac, args.data_root)
-    console.print(f"wrote {args.output}; {len(notes)} item(s) not carried over as is are listed at its top; "
-                  f"next: quantflow check --config {args.output}", markup=False, highlight=False)
+    show_line(f"wrote {args.output}; {len(notes)} item(s) not carried over as is are listed at its top; "
+              f"next: quantflow check --config {args.output}")
+    return 0
+
+
+def _compare(args) -> int:
+    from quantflow.report.compare import compare_reports
+    from quantflow.report.compare_views import as_json, comparison_title, text_rows
+    from quantflow.report.terminal import show_table
+
+    comparison = compare_reports(args.runs)
+    if args.json:
+        _print_json(as_json(comparison))
+    else:
+        show_table(text_rows(comparison), comparison_title(comparison), warnings=comparison.notes, keys=2)
     return 0
 
 
@@ -186,11 +266,12 @@ def _terminate_handler(main_pid: int):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.verbose = getattr(args, "verbose", False)
     _setup_logging(args.verbose)
     signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return {"check": _check, "quantize": _quantize, "benchmark": _benchmark, "zoo": _zoo,
-                "import-pot": _import_pot, "list": _list, "schema": _schema}[args.command](args)
+                "import-pot": _import_pot, "compare": _compare, "list": _list, "schema": _schema}[args.command](args)
     except QuantflowError as exc:
         print(f"quantflow: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code

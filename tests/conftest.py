@@ -20,6 +20,13 @@ PERSON_BOXES = {"astronaut": [18, 14, 347, 498], "camera": [0, 65, 330, 447]}
 NO_PERSON = ("coffee", "rocket", "chelsea")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e runs a whole flow: all are `slow`, so `-m "not slow"` is the fast tier."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Keep the FP32 reference cache of every test (and CLI subprocess) out of the user's home."""
@@ -98,7 +105,8 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
 
 
 def html_parts(path: Path) -> tuple[Counter, list[str]]:
-    """Tag counts and every src/href of an HTML file, parsed with the standard library's parser."""
+    """Tag counts and every src/href (and SVG xlink:href) of an HTML file, parsed with the standard library's
+    parser."""
     from html.parser import HTMLParser
 
     tags, links = Counter(), []
@@ -106,7 +114,7 @@ def html_parts(path: Path) -> tuple[Counter, list[str]]:
     class Collector(HTMLParser):
         def handle_starttag(self, tag, attrs):
             tags[tag] += 1
-            links.extend(value for name, value in attrs if name in ("src", "href") and value)
+            links.extend(value for name, value in attrs if name in ("src", "href", "xlink:href") and value)
 
     Collector().feed(path.read_text())
     return tags, links

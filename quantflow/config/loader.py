@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from quantflow.config.schema import Config
+from quantflow.core.config_base import command_line_values, format_validation_error
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.plugins import load_config_plugins
 
@@ -44,7 +45,7 @@ def apply_override(raw: dict, assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     if not sep or not key:
         raise UserInputError(f"--set {shown(assignment)}: expected key.path=value")
-    value = parse_yaml(text, f"--set {shown(key)}")
+    value = command_line_values(parse_yaml(text, f"--set {shown(key)}"))
     parts = key.split(".")
     node: Any = raw
     for depth, part in enumerate(parts):
@@ -61,30 +62,6 @@ def apply_override(raw: dict, assignment: str) -> None:
             if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
                 node[part] = {}
             node = node[part]
-
-
-def _problem(item: dict, steps_as_list: bool) -> str:
-    """One validation problem as `dotted.key.path: message`, naming the value when that helps."""
-    path = ".".join(str(p) for p in item["loc"]) or "config"
-    if steps_as_list:
-        path = path.replace("preprocessing.steps", "preprocessing", 1)
-    message = item["msg"].removeprefix("Value error, ")
-    if item["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif item["type"] == "missing":
-        message = "required key is missing"
-    elif item["type"] in ("literal_error", "enum") or item["type"].endswith(("_type", "_parsing")):
-        message += f", got {shown(repr(item['input']))}"
-    return f"{path}: {message}"
-
-
-def format_validation_error(error: ValidationError, steps_as_list: bool = False) -> str:
-    """The first problem as one line, and how many more there are with their keys."""
-    problems = [_problem(item, steps_as_list) for item in error.errors()]
-    if len(problems) == 1:
-        return problems[0]
-    others = ", ".join(p.partition(":")[0] for p in problems[1:])
-    return f"{problems[0]} (and {len(problems) - 1} more: {others})"
 
 
 def read_config_text(path: Path) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 
 from quantflow.core.errors import shown
 
@@ -47,6 +47,22 @@ def _package_path(value: str) -> Path:
     return path
 
 
+class CommandLineText(str):
+    """A string typed on the command line (`--set`): a relative path in it is relative to the working directory,
+    as every command-line path is, not to the config's folder."""
+
+
+def command_line_values(value: Any) -> Any:
+    """`value` with every string in it marked as typed on the command line."""
+    if isinstance(value, str):
+        return CommandLineText(value)
+    if isinstance(value, list):
+        return [command_line_values(v) for v in value]
+    if isinstance(value, dict):
+        return {k: command_line_values(v) for k, v in value.items()}
+    return value
+
+
 def _resolve_path(value: Any, info: ValidationInfo, must_exist: bool, kind: PathKind = "any") -> Path:
     if not isinstance(value, (str, Path)) or not str(value):
         raise ValueError(f"expected a path, got {type(value).__name__} {shown(value)!s}")
@@ -54,7 +70,7 @@ def _resolve_path(value: Any, info: ValidationInfo, must_exist: bool, kind: Path
         raise ValueError(f"path contains a NUL character: {shown(value)}")
     path = _package_path(value) if str(value).startswith("pkg://") else Path(value).expanduser()
     if not path.is_absolute():
-        path = Path((info.context or {}).get("base_dir", ".")) / path
+        path = (Path.cwd() if isinstance(value, CommandLineText) else Path((info.context or {}).get("base_dir", "."))) / path
     path = path.resolve()
     if must_exist and not path.exists():
         raise ValueError(f"file not found: {shown(value)}")
@@ -114,3 +130,27 @@ def _writes(metadata: list, annotation: Any) -> bool:
     """Whether a field's type carries the `Writes` mark, also inside `X | None`."""
     return any(isinstance(m, Writes) for m in metadata) or any(
         _writes([], arg) if not isinstance(arg, Writes) else True for arg in get_args(annotation))
+
+
+def _problem(item: dict, steps_as_list: bool) -> str:
+    """One validation problem as `dotted.key.path: message`, naming the value when that helps."""
+    path = ".".join(str(p) for p in item["loc"]) or "config"
+    if steps_as_list:
+        path = path.replace("preprocessing.steps", "preprocessing", 1)
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif item["type"] == "missing":
+        message = "required key is missing"
+    elif item["type"] in ("literal_error", "enum") or item["type"].endswith(("_type", "_parsing")):
+        message += f", got {shown(repr(item['input']))}"
+    return f"{path}: {message}"
+
+
+def format_validation_error(error: ValidationError, steps_as_list: bool = False) -> str:
+    """The first problem as one line, and how many more there are with their keys."""
+    problems = [_problem(item, steps_as_list) for item in error.errors()]
+    if len(problems) == 1:
+        return problems[0]
+    others = ", ".join(p.partition(":")[0] for p in problems[1:])
+    return f"{problems[0]} (and {len(problems) - 1} more: {others})"

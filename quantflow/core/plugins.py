@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from quantflow.core.config_base import CommandLineText
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.provenance import file_sha256
 
@@ -79,7 +80,8 @@ def _load_module(name: str, where: str) -> None:
 def _load_file(entry: str, base_dir: Path, where: str) -> None:
     """Import a .py file under a name unique to its path, so two plugins may share a file name and importing
     the same file again (several configs in one process) registers nothing twice."""
-    path = (base_dir / Path(entry).expanduser()).resolve()
+    base = Path.cwd() if isinstance(entry, CommandLineText) else base_dir  # from `--set`: the working directory
+    path = (base / Path(entry).expanduser()).resolve()
     if not path.is_file():
         raise UserInputError(f"{where}: file not found: {shown(entry)}")
     stem = re.sub(r"\W", "_", path.stem)

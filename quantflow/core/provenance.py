@@ -15,19 +15,21 @@ ISA_FLAGS = {"avx2": "avx2", "avx512f": "avx512", "avx512_vnni": "avx512_vnni", 
              "amx_tile": "amx", "amx_int8": "amx_int8"}
 
 
-def versions() -> dict[str, str | None]:
-    """Installed versions, read from package metadata so nothing heavy is imported."""
-    found: dict[str, str | None] = {"quantflow": quantflow.__version__, "python": platform.python_version()}
+def versions() -> dict[str, str]:
+    """Versions of the packages that are installed (the optional ones may not be: a report without `tensorflow`
+    comes from an environment without it), read from package metadata so nothing heavy is imported."""
+    found = {"quantflow": quantflow.__version__, "python": platform.python_version()}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            found[name] = None
+            pass
     return found
 
 
 def versions_text(found: dict[str, str | None]) -> str:
-    """`quantflow 0.1.0, openvino 2026.4.1, ...` for the packages that are installed."""
+    """`quantflow 0.1.0, openvino 2026.4.1, ...` for the packages that are installed (zoo manifests written
+    before may name missing ones as null)."""
     return ", ".join(f"{name} {version}" for name, version in found.items() if version)
 
 

@@ -36,6 +36,14 @@ def _read_umask() -> int:
 UMASK = _read_umask()
 
 
+def temporary_folder(prefix: str, parent: Path) -> Path:
+    """A fresh folder in `parent` with the mode `mkdir` gives under the user's umask: `mkdtemp` makes it 0700,
+    which a folder renamed into place (a zoo entry) would keep, unreadable to everyone else."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~UMASK)
+    return path
+
+
 class Claim:
     """A hidden folder `.NAME.KIND-XXXX` beside `target`, marked as this process's: the marker is created under
     a temporary name, locked, then renamed, so no one ever sees the marker unlocked while its owner lives."""

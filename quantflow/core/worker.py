@@ -19,24 +19,45 @@ from typing import Any
 
 import quantflow
 from quantflow.core.errors import UserInputError, one_line
+from quantflow.core.progress import PROGRESS_LINE, TO_PARENT
 
 USER_ERROR_EXIT = 2
 
 
-def run_worker(module: str, job: dict[str, Any], folder: Path, what: str) -> Any:
+def read_stderr(process: subprocess.Popen, on_progress: Callable[[str], None]) -> str:
+    """The child's stderr as it comes: its progress lines (`tell_parent`) go to `on_progress`, the rest is
+    returned once the child closes it."""
+    kept = []
+    for line in process.stderr:
+        if line.startswith(PROGRESS_LINE):
+            on_progress(line[len(PROGRESS_LINE):].rstrip("\n"))
+        else:
+            kept.append(line)
+    return "".join(kept)
+
+
+def worker_environment(**extra: str) -> dict[str, str]:
+    """A child's environment: quantflow importable, TensorFlow's C++ logging quiet, progress told to the parent."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), TO_PARENT: "1", **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(quantflow.__file__).parents[1]), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_worker(module: str, job: dict[str, Any], folder: Path, what: str,
+               on_progress: Callable[[str], None] = lambda text: None) -> Any:
     """Run `python -m module` on `job` (written to `folder`); return the JSON it leaves in `result.json`."""
     (folder / "job.json").write_text(json.dumps(job))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(quantflow.__file__).parents[1]), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-m", module, str(folder / "job.json")], env=env, capture_output=True,
-                          text=True)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    if done.returncode < 0:
-        raise UserInputError(f"{what}: worker killed by signal {-done.returncode} (out of memory?)")
-    if done.returncode == USER_ERROR_EXIT and lines:
+    with subprocess.Popen([sys.executable, "-m", module, str(folder / "job.json")], env=worker_environment(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+        stderr = read_stderr(process, on_progress)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    code = process.returncode
+    if code < 0:
+        raise UserInputError(f"{what}: worker killed by signal {-code} (out of memory?)")
+    if code == USER_ERROR_EXIT and lines:
         raise UserInputError(lines[-1])
-    if done.returncode:
-        raise UserInputError(f"{what}: {lines[-1] if lines else f'worker exited with {done.returncode}'}")
+    if code:
+        raise UserInputError(f"{what}: {lines[-1] if lines else f'worker exited with {code}'}")
     return json.loads((folder / "result.json").read_text())
 
 

@@ -24,6 +24,7 @@ from quantflow.backends.tflite.runner import LiteRTRunner
 from quantflow.core.decoder import OutputInfo
 from quantflow.core.errors import UserInputError, shown
 from quantflow.core.metric import MetricResult
+from quantflow.core.progress import step
 from quantflow.core.provenance import file_sha256
 from quantflow.pipeline.evaluate import Evaluation, variant
 from quantflow.preprocessing import Pipeline
@@ -84,8 +85,11 @@ class TFLiteVariants:
         decoder.bind(runner.output_infos())
         predictions, metric = e.score(runner, label, decoder)
         tensor = e.pipeline(*e.first_sample())[0]
-        return variant("tflite", variant_name, metric, predictions,
-                       speed=self.speed(path, runner, tensor) if e.speed.enabled else None,
+        speed = None
+        if e.speed.enabled:
+            with step(f"{label}: timing"):
+                speed = self.speed(path, runner, tensor)
+        return variant("tflite", variant_name, metric, predictions, speed=speed,
                        artifact={"path": str(path.relative_to(self.folder.parent)), "bytes": path.stat().st_size,
                                  "sha256": file_sha256(path)},
                        contents=describe(path))
@@ -106,8 +110,9 @@ class TFLiteVariants:
 
     def convert(self, variants: list[str], denylist: dict | None = None) -> dict[str, Path]:
         s = self.source
-        return convert_variants(s.path, variants, self.settings.io, s.converter_calibration, self.folder, s.name,
-                                s.input_name, s.output_names, denylist)
+        with step(f"TFLite: converting {', '.join(variants)}") as say:
+            return convert_variants(s.path, variants, self.settings.io, s.converter_calibration, self.folder, s.name,
+                                    s.input_name, s.output_names, denylist, on_progress=say)
 
     def build(self, fp32: MetricResult) -> tuple[dict[str, Variant], TFLiteNotes]:
         """All variants, and notes (the NHWC conversion of NCHW sources, mixed-range outputs, layers the int8
@@ -116,7 +121,8 @@ class TFLiteVariants:
             return self._build(fp32, TFLiteNotes())
         with tempfile.TemporaryDirectory(prefix="quantflow_nhwc_") as tmp:
             start = time.perf_counter()
-            saved_model = saved_model_from(self.source.model, self.source.route, self.source.calibration, Path(tmp))
+            with step(f"TFLite: {self.source.route} → NHWC SavedModel ({converter_version()})"):
+                saved_model = saved_model_from(self.source.model, self.source.route, self.source.calibration, Path(tmp))
             notes = TFLiteNotes(converted_via=f"{converter_version()}: {self.source.route} → NHWC SavedModel",
                                 conversion_s=time.perf_counter() - start)
             self.source = replace(self.source, path=saved_model, input_name=None, output_names=None)
@@ -138,8 +144,9 @@ class TFLiteVariants:
         drop = fp32.loss_to(results["int8"].metrics[fp32.main]) if "int8" in results else 0.0
         if self.settings.max_drop is not None and drop > self.settings.max_drop:
             s = self.source
-            layers = worst_layers(s.path, s.converter_calibration, input_name=s.input_name,
-                                  output_names=s.output_names)
+            with step("TFLite: measuring each int8 layer's error"):
+                layers = worst_layers(s.path, s.converter_calibration, input_name=s.input_name,
+                                      output_names=s.output_names)
             log.info("TFLite int8 drop %.4f > max_drop %.4f: keeping %d layers in float", drop,
                      self.settings.max_drop, len(layers))
             if layers:

@@ -33,7 +33,7 @@ from quantflow.core.errors import QuantflowError, TargetNotReachedError, UserInp
 from quantflow.core.metric import METRICS, Metric, MetricResult, MetricSession
 from quantflow.core.output_safety import check_run_output
 from quantflow.core.plugins import loaded_plugins
-from quantflow.core.progress import progress_bar
+from quantflow.core.progress import progress_bar, step
 from quantflow.core.provenance import cpu_info, versions
 from quantflow.core.rundir import RunFolder
 from quantflow.core.subsets import seeded_subset
@@ -45,7 +45,7 @@ from quantflow.pipeline.input_cache import InputCache
 from quantflow.pipeline.tflite_variants import TFLiteSource, TFLiteVariants, check_tflite_source
 from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
-from quantflow.quantizers.base import nncf_without_torch
+from quantflow.quantizers.base import nncf_at_work
 from quantflow.report.model import (
     CalibrationInfo,
     Changes,
@@ -166,9 +166,12 @@ class Run:
         self.fp32_cached = False
         self.inputs: InputCache | None = None
 
-    def timed(self, name: str, fn, *args):
+    def timed(self, name: str, fn, *args, shown: str | None = None):
+        """Run one stage, recording its time; `shown`: the line a person sees while it runs (a stage that shows
+        no bar of its own)."""
         start = time.perf_counter()
-        value = fn(*args)
+        with step(shown) if shown else contextlib.nullcontext():
+            value = fn(*args)
         self.timings[name] = time.perf_counter() - start
         return value
 
@@ -224,8 +227,8 @@ class Run:
         cache = PredictionCache(c.evaluation.cache_dir) if c.evaluation.cache_dir else None
         cached = cache.load(key) if cache else None
         if cached is not None:
-            log.info("FP32 reference: reusing cached predictions %s (evaluated in %.1f s before)", key[:12],
-                     cached.seconds)
+            log.info("FP32 reference: reusing cached predictions %s (the pass they save took %.1f s, compiling "
+                     "aside)", key[:12], cached.seconds)
             self.fp32_cached = True
             if session is not None:
                 session.add(cached.image_ids, cached.rows)
@@ -359,7 +362,8 @@ def run_quantize(config: Config) -> Report:
     run = Run(config)
     s = run.stages
     run.check_tflite_source()
-    model = run.timed("load", prepare_model, config, s)
+    model = run.timed("load", prepare_model, config, s,
+                      shown=f"loading {config.model.source.name} ({source_format(config.model.source)})")
     overlap = run.calibration_overlap()
     if overlap:
         log.warning("calibration: %d calibration images are also evaluated; set calibration.images to a "
@@ -381,9 +385,11 @@ def run_quantize(config: Config) -> Report:
             ground_truth, reference = run.pseudo_labels(fp32)
             fp32_metric = s.metric.evaluate(ground_truth, fp32.rows, fp32.image_ids)
 
-        with run.cached_inputs(), nncf_without_torch():
+        with run.cached_inputs(), nncf_at_work():
             outcome = run.timed("quantize", s.quantizer.quantize, model, run.calibration(),
-                                run.validation(fp32, fp32_metric, ground_truth))
+                                run.validation(fp32, fp32_metric, ground_truth),
+                                shown=f"quantizing with NNCF ({config.quantization.openvino.algorithm}, "
+                                f"{len(s.calibration_ids)} calibration {s.calibration_source.sample_noun})")
             fake_quantize = count_ops(outcome.model, "FakeQuantize")
             if fake_quantize == 0:
                 raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
@@ -392,7 +398,7 @@ def run_quantize(config: Config) -> Report:
             int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
                                           "INT8 evaluation", ground_truth)
         models = {"FP32": model, "INT8": outcome.model}
-        speed = run.timed("speed", run.speed, models)
+        speed = run.timed("speed", run.speed, models, shown="timing FP32 and INT8 (latency, throughput)")
         pictures = run.timed("pictures", run.pictures, models, folder.path / "maps")
         changes = s.task.changes(s.dataset, ground_truth, fp32.rows, int8.rows)
         evaluation = run.evaluation(ground_truth)
@@ -404,7 +410,8 @@ def run_quantize(config: Config) -> Report:
         }
         if config.preprocessing.embed:
             results |= run.timed("embedded", embedded_variants, evaluation, s.task, models,
-                                 {"FP32": fp32, "INT8": int8}, folder.path, config.model.name)
+                                 {"FP32": fp32, "INT8": int8}, folder.path, config.model.name,
+                                 shown="models with the preprocessing inside")
         tflite_notes = None
         if config.quantization.tflite:
             tflite_results, tflite_notes = run.timed("tflite", run.tflite_variants, evaluation, fp32_metric,

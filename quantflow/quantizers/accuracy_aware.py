@@ -114,9 +114,14 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             judge = Judge(validation, reference, c.max_drop, c.drop_type, deadline,
                           on_step=lambda step: view.update(status, description=_status(step, judge, deadline)))
             samples = [validation.to_input(i) for i in list(validation.ids)[: c.signal_samples]]
+
+            def signal(base):
+                view.update(status, description=f"accuracy-aware search · ranking {len(base.groups)} quantizer "
+                            f"groups by their rounding noise on {len(samples)} samples")
+                return rounding_noise(base.model, base.groups, samples, device)
+
             try:
-                coarse_to_fine(judge, default, self._recipes(model, arguments), self._graph_recipes(model),
-                               lambda base: rounding_noise(base.model, base.groups, samples, device),
+                coarse_to_fine(judge, default, self._recipes(model, arguments), self._graph_recipes(model), signal,
                                calibration_seconds)
             except BudgetSpent:
                 log.warning("accuracy-aware: time budget spent after %d candidates; keeping the best one",

@@ -16,18 +16,26 @@ QUANTIZERS: Registry = Registry("quantization algorithm", package="quantflow.qua
 
 
 @contextlib.contextmanager
-def nncf_without_torch() -> Iterator[None]:
-    """While NNCF works, torch is hidden unless something imported it already: NNCF imports torch whenever it is
-    installed (2 s and 470 MB of RSS on this machine) and asks it about every model, though quantflow hands it
-    OpenVINO models only (PyTorch sources are converted in a worker process)."""
-    if "torch" in sys.modules:
-        yield
-        return
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now fails fast
+def nncf_at_work() -> Iterator[None]:
+    """While NNCF works: torch is hidden unless something imported it already, and NNCF logs through Python's
+    logging like every library, not to stdout.
+
+    NNCF imports torch whenever it is installed (2 s and 470 MB of RSS on this machine) and asks it about every
+    model, though quantflow hands it OpenVINO models only (PyTorch sources are converted in a worker process).
+    On import NNCF gives its logger a handler that prints `INFO:nncf:...` to stdout, where quantflow's results go,
+    and stops it from propagating; without that handler its records reach the application's handlers (the
+    command line shows NNCF's warnings, and its info with `-v`) and the handlers quantflow adds to read them."""
+    hidden = "torch" not in sys.modules
+    if hidden:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now fails fast
     try:
+        from nncf.common.logging.logger import nncf_logger, stdout_handler
+
+        nncf_logger.removeHandler(stdout_handler)
+        nncf_logger.propagate = True
         yield
     finally:
-        if sys.modules.get("torch", False) is None:
+        if hidden and sys.modules.get("torch", False) is None:
             del sys.modules["torch"]
 
 

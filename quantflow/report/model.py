@@ -166,11 +166,22 @@ class TFLiteNotes(Section):
     conversion_s: float | None = Field(default=None, description="Seconds that conversion took.")
 
 
+class ColorScale(Section):
+    """How a colour-mapped picture turns values into colours, so a page can draw its colour bar."""
+
+    colormap: str = Field(description="matplotlib's name of the colour map (OpenCV's turbo and inferno are the same).")
+    low: float
+    high: float = Field(description="The value drawn in the map's last colour (and everything above it).")
+    label: str = Field(description="What the colours measure, with the unit: 'disparity, px'.")
+
+
 class Picture(Section):
     sample: str
     images: dict[str, str] = Field(description="kind → PNG path under the run folder.")
     caption: str
     figures: dict[str, float] = Field(default_factory=dict)
+    scales: dict[str, ColorScale] = Field(default_factory=dict, description="kind → colour scale, for the images "
+                                                                            "that colour-map a value.")
 
 
 class Pictures(Section):

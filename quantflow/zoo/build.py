@@ -17,10 +17,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,10 @@ from quantflow.config import load_config
 from quantflow.config.loader import apply_override
 from quantflow.core.errors import QuantflowError, UserInputError, shown
 from quantflow.core.output_safety import check_zoo_output
-from quantflow.core.rundir import missing_folders, remove_empty_folders, remove_stale, replace_folder
+from quantflow.core.progress import progress_bar
+from quantflow.core.rundir import missing_folders, remove_empty_folders, remove_stale, replace_folder, temporary_folder
+from quantflow.core.timing_lock import ENV as TIMING_LOCK_ENV
+from quantflow.core.worker import read_stderr, worker_environment
 from quantflow.pipeline.cache import files_digest
 from quantflow.pipeline.workflow import build_stages
 from quantflow.zoo.card import write_index
@@ -112,27 +114,38 @@ def foreign_entry(plan: Plan, zoo: Path) -> str | None:
 
 
 class Workers:
-    """The entry worker processes of a build, so an interrupted build kills them instead of waiting for them."""
+    """The entry worker processes of a build, so an interrupted build kills them instead of waiting for them.
+    They share the build's timing lock (`core/timing_lock.py`) and tell the build what they are doing."""
 
-    def __init__(self) -> None:
+    def __init__(self, timing_lock: Path) -> None:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen] = set()
         self._stopped = False
+        self.env = worker_environment(**{TIMING_LOCK_ENV: str(timing_lock)})
 
-    def run(self, command: list[str], timeout: float) -> subprocess.CompletedProcess:
-        """`subprocess.run(command, capture stderr, timeout)` whose process `stop` can kill."""
+    def run(self, command: list[str], timeout: float, on_progress: Callable[[str], None]) -> subprocess.CompletedProcess:
+        """Run `command` to its end, its progress lines to `on_progress` and the rest of its stderr kept; killed
+        (TimeoutExpired) after `timeout` seconds or when `stop` is called."""
         with self._lock:
             if self._stopped:
                 return subprocess.CompletedProcess(command, -signal.SIGKILL, "", "zoo build interrupted")
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       text=True)
             self._running.add(process)
+        expired = threading.Event()
+        timer = threading.Timer(timeout, lambda: (expired.set(), process.kill()))
+        timer.start()
         try:
-            _, stderr = process.communicate(timeout=timeout)
+            stderr = read_stderr(process, on_progress)
+            process.wait()
+            if expired.is_set():
+                raise subprocess.TimeoutExpired(command, timeout)
             return subprocess.CompletedProcess(command, process.returncode, "", stderr)
         finally:
+            timer.cancel()
             if process.poll() is None:
                 process.kill()
-                process.communicate()
+                process.wait()
             with self._lock:
                 self._running.discard(process)
 
@@ -147,14 +160,15 @@ class Workers:
             process.wait()
 
 
-def build_one(plan: Plan, overrides: list[str], zoo: Path, workers: Workers) -> Outcome:
+def build_one(plan: Plan, overrides: list[str], zoo: Path, workers: Workers,
+              on_progress: Callable[[str], None] = lambda text: None) -> Outcome:
     """Run the entry worker in its own process; rename its folder into place on success."""
     start = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=f"{plan.name}-", dir=zoo / ".building"))
+    work = temporary_folder(f"{plan.name}-", zoo / ".building")
     command = [sys.executable, "-m", "quantflow.zoo.entry", "--config", str(plan.config), "--target", str(work),
                "--key", plan.key, *(arg for o in overrides for arg in ("--set", o))]
     try:
-        result = workers.run(command, ENTRY_TIMEOUT_S)
+        result = workers.run(command, ENTRY_TIMEOUT_S, on_progress)
         if result.returncode != 0:
             lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
             errors = [line for line in lines if line.startswith("quantflow: error:")]
@@ -232,8 +246,8 @@ def make_zoo_folder(zoo: Path) -> list[Path]:
     return created
 
 
-def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False, overrides: list[str] = (),
-              report=print) -> list[Outcome]:
+def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False,
+              overrides: list[str] = ()) -> list[Outcome]:
     """Check `--set`, plan every config and check the zoo folder against them before touching it; then skip
     current entries, build the rest `jobs` at a time and rewrite the index. A zoo folder this build created is
     removed again when no entry was built."""
@@ -245,35 +259,41 @@ def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False
     created = make_zoo_folder(zoo)
     try:
         with build_lock(zoo):
-            _build(plans, zoo, jobs, force, overrides, report, outcomes, zoo_existed=not created)
+            _build(plans, zoo, jobs, force, overrides, outcomes, zoo_existed=not created)
     finally:
         if created and not any(o.status == "built" for o in outcomes):
             remove_empty_folders(created)
     return outcomes
 
 
-def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list[str], report,
-           outcomes: list[Outcome], zoo_existed: bool) -> None:
-    """Under the zoo lock: sort plans into skipped, failed and to build, build them in `.building/`, and write
-    the index when the zoo existed before or an entry was built."""
+def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list[str], outcomes: list[Outcome],
+           zoo_existed: bool) -> None:
+    """Under the zoo lock: sort plans into skipped, failed and to build, build them in `.building/` with a live
+    row per entry, and write the index when the zoo existed before or an entry was built."""
     building = zoo / ".building"
     shutil.rmtree(building, ignore_errors=True)  # leftovers of a killed build (no build holds the lock)
     building.mkdir()
     try:
         todo = _sort(plans, zoo, force, outcomes)
-        for outcome in outcomes:
-            report(outcome)
-        workers = Workers()
+        workers = Workers(building / ".timing.lock")
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-        try:
-            for outcome in pool.map(lambda p: build_one(p, overrides, zoo, workers), todo):
-                report(outcome)
-                outcomes.append(outcome)
-        except BaseException:
-            workers.stop()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with progress_bar() as view:
+            rows = {plan.target: view.add_task(f"{plan.name}: waiting", total=None, step=True) for plan in todo}
+
+            def build(plan: Plan) -> Outcome:
+                row = rows[plan.target]
+                outcome = build_one(plan, overrides, zoo, workers,
+                                    lambda text: view.update(row, description=f"{plan.name}: {text}"))
+                view.update(row, description=f"{plan.name}: {outcome.status}", total=1, completed=1)
+                return outcome
+
+            try:
+                outcomes.extend(pool.map(build, todo))
+            except BaseException:
+                workers.stop()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     if zoo_existed or any(o.status == "built" for o in outcomes):

@@ -36,6 +36,20 @@ def precision_rows(manifest: dict) -> list[dict]:
     return rows
 
 
+def speed_text(manifest: dict) -> str:
+    """How the card's speed was measured: the machine, the method and whether the CPU was the entry's alone."""
+    method = manifest.get("speed_method")
+    cpu = manifest["cpu"]["model"]
+    if not method or not method["enabled"]:
+        return f"not measured (evaluation.speed.enabled is false); built on {cpu}"
+    alone = ("no other entry of the build ran while a model was timed (timing waits for the CPU to itself)"
+             if method["timed_alone"] else "timed while built on its own")
+    return (f"{method['device']} on {cpu}, by `quantflow zoo build` on the entry's own files: latency = one "
+            f"request (LATENCY hint), median of {method['latency_runs']} runs after {method['warmup']} warm-up; "
+            f"FPS = THROUGHPUT hint, all streams busy for {method['throughput_seconds']:g} s (TFLite: one "
+            f"single-threaded interpreter per core); {alone}")
+
+
 def model_card(manifest: dict) -> str:
     """README.md of one entry: task, source, input, preprocessing, accuracy, size, speed, calibration."""
     config, main = manifest["config"], manifest["metric"]["main"]
@@ -60,6 +74,10 @@ def model_card(manifest: dict) -> str:
         "",
         "FP16 = FP32 weights stored in FP16; FP16-INT8 = the NNCF INT8 model with its remaining float weights in "
         "FP16. Every figure is measured on this entry's own files." + (EMBEDDED_NOTE if embedded else ""),
+        "",
+        "## Speed",
+        "",
+        speed_text(manifest),
         "",
         "## Input and preprocessing",
         "",

@@ -21,9 +21,11 @@ from quantflow.backends.openvino.sources import find_source, output_infos, save_
 from quantflow.backends.openvino.speed import measure_speed
 from quantflow.config import Config, load_config
 from quantflow.core.errors import QuantflowError, one_line
+from quantflow.core.progress import step
 from quantflow.core.provenance import cpu_info, file_sha256, versions
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 from quantflow.core.subsets import seeded_subset
+from quantflow.core.timing_lock import work_under_lock
 from quantflow.pipeline.evaluate import predict
 from quantflow.pipeline.workflow import Run, run_quantize
 from quantflow.preprocessing import Pipeline
@@ -82,6 +84,8 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
     """Quantize into `target/run`, then write FP32/, FP16/, FP16-INT8/, tflite/, README.md and manifest.json."""
     import openvino as ov
 
+    timed_alone = work_under_lock()
+
     overrides = [*overrides, f"output={target / 'run'}"]
     config = load_config(config_path, overrides)
     if config.quantization.tflite is None and find_source(config.model.source).tensorflow:
@@ -94,8 +98,10 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
         save_ir(core.read_model(run_folder / source / f"{name}.xml"), irs[precision], compress_to_fp16=fp16)
     run = Run(config)
     ids = seeded_subset(run.stages.evaluation_ids, VERIFY_SAMPLES, 0, "zoo verify")
-    measured = evaluate_irs(run, irs, run.stages.evaluation_ids, speed=config.evaluation.speed.enabled)
-    quick = evaluate_irs(run, irs, ids, speed=False)
+    with step("evaluating and timing every precision"):
+        measured = evaluate_irs(run, irs, run.stages.evaluation_ids, speed=config.evaluation.speed.enabled)
+    with step(f"metric on the {len(ids)} verify samples"):
+        quick = evaluate_irs(run, irs, ids, speed=False)
     if (run_folder / "tflite").is_dir():
         shutil.copytree(run_folder / "tflite", target / "tflite")
     for report_file in ("report.json", "report.md"):
@@ -116,6 +122,8 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
         "quantization": report.quantization.model_dump(
             mode="json", include={"algorithm", "settings", "reverted", "auto_ignored", "fake_quantize_nodes"}),
         "precisions": precisions,
+        "speed_method": {**config.evaluation.speed.model_dump(mode="json"), "device": config.evaluation.device,
+                         "timed_alone": timed_alone},
         "tflite": {v.precision: {**v.model_dump(mode="json", exclude={"artifact"}), **v.artifact.model_dump()}
                    for v in report.of_kind("tflite").values()},
         "verify": {"ids": ids, "tolerance": 1e-6},

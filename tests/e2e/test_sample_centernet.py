@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, run_cli
 
 CONFIG = ROOT / "configs" / "centernet.yml"
@@ -50,3 +51,7 @@ def test_the_shipped_search_reaches_its_target(default_run, tmp_path: Path) -> N
     assert kept[-1]["drop"] == pytest.approx(q["target"]["search_drop"]) and kept[-1]["met"]
     assert "| phase | candidate |" in (out / "report.md").read_text()
     assert "search: 200 images" not in result.stderr and "Statistics collection" not in result.stdout
+
+
+def test_report_page_renders_in_a_browser(default_run, tmp_path: Path) -> None:
+    check_page(default_run[0] / "report.html", tmp_path)

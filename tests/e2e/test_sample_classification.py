@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, run_cli
 
 pytestmark = pytest.mark.slow
@@ -113,3 +114,7 @@ def test_nncf_search_ranks_by_the_per_image_margin(tmp_path: Path) -> None:
     assert result.returncode in (0, 3), result.stderr
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["quantization"]["reference_metric"] == report["results"]["FP32"]["metrics"]["top-1"]
+
+
+def test_report_page_renders_in_a_browser(classification_run, tmp_path: Path) -> None:
+    check_page(classification_run[0] / "report.html", tmp_path)

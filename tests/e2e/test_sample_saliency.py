@@ -17,6 +17,7 @@ from quantflow.backends.openvino.sources import output_infos
 from quantflow.backends.tflite.runner import LiteRTRunner
 from quantflow.config import load_config
 from quantflow.preprocessing import Pipeline
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 pytestmark = pytest.mark.slow
@@ -97,3 +98,7 @@ def test_torchscript_source_takes_the_pytorch_route_to_tflite(tmp_path: Path) ->
     assert report["tflite"]["converted_via"].startswith("onnx2tf") and "pytorch" in report["tflite"]["converted_via"]
     fp32, tflite = report["results"]["FP32"]["metrics"], report["results"]["TFLite fp32"]["metrics"]
     assert abs(fp32["MAE"] - tflite["MAE"]) < 1e-5 and fp32["max F"] > 0.9
+
+
+def test_report_page_renders_in_a_browser(saliency_run, tmp_path: Path) -> None:
+    check_page(saliency_run[0] / "report.html", tmp_path)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 pytestmark = pytest.mark.slow
@@ -74,3 +75,7 @@ def test_index_masks_written_from_the_polygons_give_the_same_figures(segmentatio
         assert masks["results"][precision]["metrics"] == pytest.approx(report["results"][precision]["metrics"],
                                                                        rel=1e-12)
         assert masks["results"][precision]["breakdown"] == pytest.approx(report["results"][precision]["breakdown"])
+
+
+def test_report_page_renders_in_a_browser(segmentation_run, tmp_path: Path) -> None:
+    check_page(segmentation_run[0] / "report.html", tmp_path)

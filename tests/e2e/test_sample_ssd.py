@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import openvino as ov
 import pytest
 
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 CONFIG = ROOT / "configs" / "ssd.yml"
@@ -59,11 +61,16 @@ def test_report_carries_provenance_and_speed(default_run) -> None:
 def test_html_report_is_self_contained_with_class_bars_and_pr_curves(default_run) -> None:
     out, report = default_run
     tags, links = html_parts(out / "report.html")
-    assert tags["svg"] == 4 and tags["polyline"] == 4  # per-class Δ, PR curves (2 IoUs × 2), latency, throughput
-    assert tags["rect"] >= len(report["results"]["FP32"]["breakdown"])
-    assert not [link for link in links if not link.startswith("data:")], "nothing may be fetched"
     text = (out / "report.html").read_text()
+    assert tags["svg"] == 4  # per-class Δ, PR curves, latency, throughput
+    assert len(re.findall(r'<g id="pr-curve-\d+">', text)) == 4  # 2 IoUs × FP32, INT8
+    assert len(re.findall(r'<g id="breakdown-(loss|gain)-\d+">', text)) == len(report["results"]["FP32"]["breakdown"])
+    assert not [link for link in links if not link.startswith(("data:", "#"))], "nothing may be fetched"
     assert "AP change per class" in text and "Precision-recall" in text and report["config_hash"] in text
+
+
+def test_report_page_renders_in_a_browser(default_run, tmp_path: Path) -> None:
+    check_page(default_run[0] / "report.html", tmp_path)
 
 
 def test_accuracy_aware_reaches_a_tighter_target_and_reuses_fp32(default_run, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ disparity and error maps a person can look at."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from quantflow.tasks.stereo.disparity_io import read_pfm
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
 
 pytestmark = pytest.mark.slow
@@ -73,7 +75,10 @@ def test_stereo_report_shows_disparity_and_error_maps(stereo_run) -> None:
     text = (out / "report.md").read_text()
     assert "## Disparity maps" in text and f"]({maps[0]['images']['int8_error']})" in text
     tags, links = html_parts(out / "report.html")
-    assert tags["img"] == 12 and all(link.startswith("data:image/png;base64,") for link in links)
+    assert tags["img"] == 12 and all(link.startswith(("data:image/png;base64,", "#")) for link in links)
+    page = (out / "report.html").read_text()
+    assert len(re.findall(r'<figure><img [^>]+><svg ', page)) == 12, "every map has its colour bar"
+    assert page.count("disparity, px") == 6 and page.count("|INT8 − ground truth|, px") == 3
 
 
 def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None:
@@ -90,3 +95,7 @@ def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None
     assert 0 < fp32["EPE"] < 10 and 0 < int8["EPE"] < 10
     image = cv2.imread(str(tmp_path / "moto" / report["pictures"]["entries"][0]["images"]["int8_error"]))
     assert image.shape == (500, 741, 3)
+
+
+def test_report_page_renders_in_a_browser(stereo_run, tmp_path: Path) -> None:
+    check_page(stereo_run[0] / "report.html", tmp_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import check_page
 from tests.conftest import ROOT, assert_pinned, run_cli
 
 CONFIG = ROOT / "configs" / "yolo.yml"
@@ -72,3 +73,7 @@ def test_rectangular_stride_aligned_inputs_on_the_dynamic_model(yolo_run, tmp_pa
     assert abs(fp32 - yolo_run[1]["results"]["FP32"]["metrics"]["AP"]) <= 0.01 and fp32 - int8 <= 0.01
     shape = ov.Core().read_model(tmp_path / "run" / "FP32" / "yolo-shapes.xml").inputs[0].get_partial_shape()
     assert shape[2].is_dynamic and shape[3].is_dynamic
+
+
+def test_report_page_renders_in_a_browser(yolo_run, tmp_path: Path) -> None:
+    check_page(yolo_run[0] / "report.html", tmp_path)

@@ -503,7 +503,7 @@ def test_the_sample_itself_passes(sample: Sample) -> None:
     """The corpus means something only if the unbroken sample checks cleanly."""
     result = run_cli("check", "--config", str(sample.write()))
     assert result.returncode == 0, result.stderr
-    assert f"{VAL_IMAGES} images to evaluate, {CALIB_IMAGES} images to calibrate" in " ".join(result.stderr.split())
+    assert f"{VAL_IMAGES} images to evaluate, {CALIB_IMAGES} images to calibrate" in result.stdout
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -511,8 +511,8 @@ def test_refused(sample: Sample, case: str) -> None:
     make, fragments, commands = CASES[case]
     config = make(sample)
     before = files_under(sample.root)
-    for command in ("check", *commands):
-        result = run_cli(command, "--config", str(config), *sample.extra_args)
+    for command in ("check", *commands):  # from the config's folder: the `--set` paths are relative to it
+        result = run_cli(command, "--config", str(config), *sample.extra_args, cwd=config.parent)
         assert_user_error(result, *fragments)
         assert files_under(sample.root) == before, f"{command} changed the user's files"
         assert not (sample.root / "runs").exists(), f"{command} left {list((sample.root / 'runs').iterdir())}"

@@ -27,7 +27,7 @@ def person_config(tmp_path: Path, person_images: Path, person_coco: Path) -> Pat
 def test_valid_config_checks(person_config: Path) -> None:
     result = run_cli("check", "--config", str(person_config))
     assert result.returncode == 0, result.stderr
-    assert "[1, 300, 300, 3] uint8" in " ".join(result.stderr.split())
+    assert "[1, 300, 300, 3] uint8" in result.stdout
 
 
 def test_malformed_yaml(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def my_decoder_config(tmp_path: Path) -> Path:
 def test_check_runs_with_a_plugin_decoder(my_decoder_config: Path) -> None:
     result = run_cli("check", "--config", str(my_decoder_config))
     assert result.returncode == 0, result.stderr
-    assert f"ok {my_decoder_config}: model ssd-shapes" in result.stderr
+    assert result.stdout.startswith(f"ok {my_decoder_config}: model ssd-shapes")
 
 
 def test_plugin_keys_are_validated_against_its_own_config(my_decoder_config: Path) -> None:

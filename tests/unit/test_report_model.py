@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -87,6 +88,11 @@ def test_markdown_shows_every_section(tmp_path: Path) -> None:
 
 def test_html_embeds_pictures_and_draws_every_timed_variant(tmp_path: Path) -> None:
     page = html_report(full_report(tmp_path), tmp_path)
-    assert page.count("data:image/png;base64,") == 1 and "<b>pair0</b>: mean 0.1 px" in page
-    assert "<h2>Speed</h2>" in page and "TFLite int8" in page and "conv1" in page
+    assert page.count("data:image/png;base64,") == 1 and "<h3>pair0</h3>" in page and "mean 0.1 px" in page
+    assert re.search(r'<figure><img src="data:image/png;base64,[^"]+" alt="pair0: INT8 error">'
+                     r'<figcaption>INT8 error</figcaption></figure>', page)
+    speed = page[page.index('<section id="speed">'):page.index("</section>", page.index('<section id="speed">'))]
+    for name in ("FP32", "INT8 embedded", "TFLite int8"):  # the timed variants, in both charts; INT8 is untimed
+        assert speed.count(f">{name}</text>") == 2, name
+    assert ">INT8</text>" not in speed and "<td>conv1</td>" in page
     assert "src=\"p.png\"" not in page  # nothing is linked, so the page stands alone

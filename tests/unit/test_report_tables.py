@@ -23,7 +23,12 @@ def test_columns_are_the_metrics_summary_keys_and_the_delta_is_int8_minus_fp32()
 def test_an_undefined_value_is_a_dash() -> None:
     report = make_report(["AP"], "AP", {"AP": 0.5}, {"AP": None})
     assert accuracy_rows(report)[2][1:3] == ["–", "–"]
-    assert fmt_value(-0.00004, signed=True) == "-0.0000" and fmt_value(0.12345) == "0.1235"
+    assert fmt_value(0.12345) == "0.1235" and fmt_value(-0.0021, signed=True) == "-0.0021"
+
+
+def test_a_change_too_small_for_four_decimals_is_not_shown_as_a_signed_zero() -> None:
+    assert fmt_value(-0.00004, signed=True) == "-4.0e-05" and fmt_value(0.0, signed=True) == "0"
+    assert fmt_value(0.00003, signed=True) == "+3.0e-05" and fmt_value(0.00006, signed=True) == "+0.0001"
 
 
 @pytest.mark.parametrize("name", METRICS.names())

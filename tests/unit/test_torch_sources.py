@@ -16,6 +16,8 @@ from quantflow.backends.openvino.sources import load_model, output_infos, source
 from quantflow.config.schema import ModelConfig
 from quantflow.core.errors import UserInputError
 
+pytestmark = pytest.mark.slow  # each test converts in a worker process that imports torch (5-20 s)
+
 NET = textwrap.dedent('''
     import torch
     from torch import nn

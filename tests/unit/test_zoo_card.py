@@ -29,6 +29,8 @@ def manifest(name: str = "ssd", higher_is_better: bool = True) -> dict:
                        "FP16-INT8": {"path": "FP16-INT8/ssd.xml", "bytes": 1_000_000, "metrics": {"AP": 0.49},
                                      "speed": {}}},
         "tflite": {"int8": {"bytes": 900_000, "metrics": {"AP": 0.47}, "speed": None}},
+        "speed_method": {"enabled": True, "warmup": 10, "latency_runs": 100, "throughput_seconds": 3.0,
+                         "device": "CPU", "timed_alone": True},
         "verify": {"ids": [1, 2, 3], "tolerance": 1e-6},
     }
 
@@ -46,9 +48,10 @@ def test_rows_carry_each_artifacts_value_delta_and_size() -> None:
 def test_card_says_what_was_measured_and_how_it_was_made() -> None:
     card = model_card(manifest())
     for expected in ("# ssd", "Task: detection. Source: `ssd.onnx`", "| FP16-INT8 | 0.4900 | -0.0100 | 1.00 | – | – |",
-                     "| tflite int8 | 0.4700 | -0.0300 | 0.90 |", "| FP32 | 0.5000 | +0.0000 | 4.00 | 2.00 | 500.0 |",
+                     "| tflite int8 | 0.4700 | -0.0300 | 0.90 |", "| FP32 | 0.5000 | 0 | 4.00 | 2.00 | 500.0 |",
                      "42 FakeQuantize nodes", "kept in floating point: conv7", "300 samples from `calib`",
-                     "re-evaluates 3 samples per precision"):
+                     "re-evaluates 3 samples per precision", "median of 100 runs after 10 warm-up",
+                     "no other entry of the build ran while a model was timed"):
         assert expected in card, expected
     assert "`*-embedded`" not in card  # the note on embedded models only where there are some
 

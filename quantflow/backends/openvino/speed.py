@@ -12,6 +12,7 @@ from pydantic import Field
 
 from quantflow.backends.openvino.runner import compile_exact, feed
 from quantflow.core.config_base import StrictModel
+from quantflow.core.timing_lock import timing_alone
 
 
 class SpeedConfig(StrictModel):
@@ -23,13 +24,14 @@ class SpeedConfig(StrictModel):
 
 def latency(infer: Callable[[], object], config: SpeedConfig) -> dict:
     """Median and p90 of `config.latency_runs` timed calls of `infer` after `config.warmup` untimed ones."""
-    for _ in range(config.warmup):
-        infer()
     times = []
-    for _ in range(config.latency_runs):
-        start = time.perf_counter()
-        infer()
-        times.append((time.perf_counter() - start) * 1000)
+    with timing_alone():
+        for _ in range(config.warmup):
+            infer()
+        for _ in range(config.latency_runs):
+            start = time.perf_counter()
+            infer()
+            times.append((time.perf_counter() - start) * 1000)
     return {"latency_ms_median": float(np.median(times)), "latency_ms_p90": float(np.percentile(times, 90))}
 
 
@@ -37,25 +39,25 @@ def parallel_throughput(make_infer: Callable[[], Callable[[], object]], workers:
     """Inferences per second with `workers` independent single-threaded runners busy at once (one per core):
     the throughput figure for runtimes without OpenVINO's streams, such as the LiteRT interpreter."""
     infers = [make_infer() for _ in range(workers)]
-    for infer in infers:
-        for _ in range(config.warmup):
-            infer()
     counts = [0] * workers
-    start = time.perf_counter()
-    deadline = start + config.throughput_seconds
 
-    def loop(index: int) -> None:
+    def loop(index: int, deadline: float) -> None:
         while time.perf_counter() < deadline:
             infers[index]()
             counts[index] += 1
 
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {"throughput_fps": sum(counts) / (time.perf_counter() - start), "streams": workers,
-            "throughput_threads": 1}
+    with timing_alone():
+        for infer in infers:
+            for _ in range(config.warmup):
+                infer()
+        start = time.perf_counter()
+        threads = [threading.Thread(target=loop, args=(i, start + config.throughput_seconds)) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - start
+    return {"throughput_fps": sum(counts) / seconds, "streams": workers, "throughput_threads": 1}
 
 
 def _latency(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> dict:
@@ -70,15 +72,17 @@ def _throughput(model, tensor: np.ndarray, device: str, config: SpeedConfig) -> 
 
     compiled = compile_exact(model, device, "THROUGHPUT")
     queue = ov.AsyncInferQueue(compiled, 0)
-    for _ in range(max(config.warmup, len(queue))):
-        queue.start_async(feed(tensor))
-    queue.wait_all()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < config.throughput_seconds:
-        queue.start_async(feed(tensor))
-        count += 1
-    queue.wait_all()
-    return {"throughput_fps": count / (time.perf_counter() - start), "streams": int(compiled.get_property("NUM_STREAMS")),
+    with timing_alone():
+        for _ in range(max(config.warmup, len(queue))):
+            queue.start_async(feed(tensor))
+        queue.wait_all()
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < config.throughput_seconds:
+            queue.start_async(feed(tensor))
+            count += 1
+        queue.wait_all()
+        seconds = time.perf_counter() - start
+    return {"throughput_fps": count / seconds, "streams": int(compiled.get_property("NUM_STREAMS")),
             "requests": len(queue), "throughput_threads": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
 
 

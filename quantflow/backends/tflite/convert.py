@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def model_job(source: Path, calibration: np.ndarray, folder: Path, input_name: s
 
 def convert_variants(source: Path, variants: list[str], io: str, calibration: np.ndarray, out_dir: Path, name: str,
                      input_name: str | None = None, output_names: list[str] | None = None,
-                     denylist: dict[str, list[str]] | None = None) -> dict[str, Path]:
+                     denylist: dict[str, list[str]] | None = None,
+                     on_progress: Callable[[str], None] = lambda text: None) -> dict[str, Path]:
     """Write each requested variant as `out_dir/{name}_<what it is>.tflite`; return variant → path.
 
     `calibration` holds the preprocessed float32 samples [N, ...] that calibrate int8/int16x8; `input_name` and
@@ -70,5 +72,5 @@ def convert_variants(source: Path, variants: list[str], io: str, calibration: np
     with tempfile.TemporaryDirectory(prefix="quantflow_tflite_") as tmp:
         job = model_job(source, calibration, Path(tmp), input_name, output_names)
         job.update(task="convert", io=io, outputs={v: str(p) for v, p in paths.items()}, denylist=denylist or {})
-        run_worker(WORKER, job, Path(tmp), f"model.source: TFLite conversion of {source.name} failed")
+        run_worker(WORKER, job, Path(tmp), f"model.source: TFLite conversion of {source.name} failed", on_progress)
     return paths

@@ -10,6 +10,7 @@ import numpy as np
 
 from quantflow.core.decoder import OutputInfo
 from quantflow.core.errors import UserInputError
+from quantflow.core.progress import quiet_native_output
 
 
 def quantize(tensor: np.ndarray, detail: dict) -> np.ndarray:
@@ -48,8 +49,9 @@ class LiteRTRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with quiet_native_output():  # LiteRT prints a banner when it applies its default delegate
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserInputError(f"model.source: cannot load TFLite model {Path(path).name}: {exc}") from None
         inputs = self.interpreter.get_input_details()

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from quantflow.core.progress import tell_parent
 from quantflow.core.worker import serve
 
 
@@ -84,7 +85,8 @@ def selective_int8(tf, converter, denylist: list[str], job: dict[str, Any]) -> b
 
 def convert(tf, job: dict[str, Any]) -> dict[str, str]:
     make = converter_factory(tf, job)
-    for variant, out in job["outputs"].items():
+    for number, (variant, out) in enumerate(job["outputs"].items(), 1):
+        tell_parent(f"TFLite: converting {variant} ({number} of {len(job['outputs'])})")
         try:
             converter = make()
             configure(tf, converter, variant, job)
