@@ -59,6 +59,13 @@ class MetricSession:
         return self.metric.evaluate(self.ground_truth, rows, self.image_ids, self.per_item)
 
 
+def rows_of_samples(predictions: np.ndarray, width: int, sample_ids) -> np.ndarray:
+    """The result rows (float64, `width` columns) of the samples in `sample_ids`: what a metric scores when it is
+    handed a pass's rows and asked about a subset of its samples (an accuracy-aware search's split)."""
+    rows = np.asarray(predictions, dtype=np.float64).reshape(-1, width)
+    return rows[np.isin(rows[:, 0], list(sample_ids))]
+
+
 class Metric:
     """Subclasses declare `Config` and implement `evaluate(ground_truth, predictions, image_ids, per_item)`
     (or `session`, to overlap their work with inference); per-item values cost time and only accuracy-aware

@@ -123,13 +123,10 @@ def prepare_model(config: Config, stages: Stages):
     check_device(config.evaluation.device)
     model = load_model(config.model)
     pipeline = stages.pipeline
-    declared = input_element_type(model)
-    if declared and declared != pipeline.spec.dtype and not any(s.type == "dtype" for s in config.preprocessing.steps) \
-            and not (np.dtype(pipeline.spec.dtype).kind == "f" and np.dtype(declared).kind in "iu"):
-        # pixels (integers) go to any type, floats to floats; floats into an integer input need a dtype step
+    produced, declared = pipeline.spec.dtype, input_element_type(model)
+    if pipeline.adopt_input_type(declared):
         log.info("preprocessing: ends in %s, the model takes %s: converting (add a dtype step to choose)",
-                 pipeline.spec.dtype, declared)
-        pipeline.convert_to(declared)
+                 produced, declared)
     conform_input(model, pipeline.spec, pipeline.inputs, pipeline.variable_size)
     stages.decoder.bind(output_infos(model))
     labels = stages.decoder.class_labels()
@@ -399,7 +396,8 @@ def run_quantize(config: Config) -> Report:
                                           "INT8 evaluation", ground_truth)
         models = {"FP32": model, "INT8": outcome.model}
         speed = run.timed("speed", run.speed, models, shown="timing FP32 and INT8 (latency, throughput)")
-        pictures = run.timed("pictures", run.pictures, models, folder.path / "maps")
+        pictures = run.timed("pictures", run.pictures, models, folder.path / "maps",
+                             shown=s.task.pictures_title and f"drawing the pictures: {s.task.pictures_title}")
         changes = s.task.changes(s.dataset, ground_truth, fp32.rows, int8.rows)
         evaluation = run.evaluation(ground_truth)
         results = {

@@ -38,12 +38,19 @@ class Pipeline:
         self.pack = pack
         self.spec = self._probe()
 
-    def convert_to(self, dtype: str) -> None:
-        """End with a cast to `dtype` (the model's declared input type, when the config names none): a cast
-        that would change values is refused when the first sample is prepared."""
+    def adopt_input_type(self, declared: str | None) -> bool:
+        """When the config names no dtype step, end with a cast to the model's declared input type if the kinds
+        allow it: pixels (integers) go to any type, floats to floats; floats into an integer input need an
+        explicit dtype step. A cast that would change values is refused when a sample is prepared. Whether a cast
+        was added."""
+        if not declared or declared == self.spec.dtype or any(step.config.type == "dtype" for step in self.steps):
+            return False
+        if np.dtype(self.spec.dtype).kind == "f" and np.dtype(declared).kind in "iu":
+            return False
         step = STEPS.get("dtype", "preprocessing")
-        self.steps.append(step(step.Config(type="dtype", name=dtype)))
+        self.steps.append(step(step.Config(type="dtype", name=declared)))
         self.spec = self._probe()
+        return True
 
     @property
     def inputs(self) -> int:

@@ -14,6 +14,7 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from typing import Literal
 from pydantic import Field
 
 from quantflow.backends.openvino.graph import quantized_operations
+from quantflow.core.progress import progress_bar
 from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization, accuracy_drop, compress_weights
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class SearchTrace(logging.Handler):
     """Watches one NNCF search: scores every validation call, notes which group NNCF just reverted (from its
-    log), records each evaluated step, and enforces the budget."""
+    log), records each evaluated step, enforces the budget, and shows what NNCF says it is doing (`on_phase`)."""
 
     validation: ValidationData
     max_drop: float
@@ -39,6 +41,7 @@ class SearchTrace(logging.Handler):
     steps: list[dict] = field(default_factory=list)
     reference: float | None = None
     budget_spent: bool = False
+    on_phase: Callable[[str], None] = lambda text: None
     _pending_group: list[str] | None = None
     _started: float = field(default_factory=time.perf_counter)
 
@@ -47,6 +50,7 @@ class SearchTrace(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        self.on_phase(message.splitlines()[0][:70])
         if message.startswith("Reverted "):
             self._pending_group = [line.strip() for line in message.splitlines()[1:] if line.strip()]
 
@@ -90,15 +94,23 @@ class NNCFAccuracyControl(AccuracyTargetQuantization):
         tune_hyperparams: bool = False
 
     def quantize(self, model, calibration: CalibrationData, validation: ValidationData | None) -> QuantizationOutcome:
+        c = self.config
+        searched = len(validation.ids)
+        ranking = min(c.ranking_subset_size or math.ceil(searched / 2), max(1, searched - 1))
+        with progress_bar() as view:
+            status = view.add_task("NNCF accuracy control: calibrating", total=None, step=True)
+            trace = SearchTrace(validation, c.max_drop, c.drop_type,
+                                deadline=time.perf_counter() + (c.time_budget or math.inf),
+                                on_phase=lambda text: view.update(status, description=f"NNCF accuracy control: {text}"))
+            return self._search(model, calibration, validation, trace, ranking)
+
+    def _search(self, model, calibration: CalibrationData, validation: ValidationData, trace: SearchTrace,
+                ranking: int) -> QuantizationOutcome:
         import nncf
         import openvino as ov
         from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
         c = self.config
-        searched = len(validation.ids)
-        ranking = min(c.ranking_subset_size or math.ceil(searched / 2), max(1, searched - 1))
-        trace = SearchTrace(validation, c.max_drop, c.drop_type,
-                            deadline=time.perf_counter() + (c.time_budget or math.inf))
         arguments, kept = self.nncf_arguments(model, calibration)
         nncf_log = logging.getLogger("nncf")
         nncf_log.addHandler(trace)

@@ -39,7 +39,7 @@ def inline(text: str) -> Markup:
     return Markup(re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html))
 
 
-NUMBER = re.compile(r"^([+−-]?\d[\d.]*|–|)$")  # a figure, a dash for none, or nothing
+NUMBER = re.compile(r"^([+−-]?\d[\d.]*(e[+-]\d+)?|–|)$")  # a figure (4 decimals or 1e-5 style), a dash, nothing
 
 
 def _cells(rows: list[list[str]], marks: dict[tuple[int, int], str] | None = None) -> Cells:

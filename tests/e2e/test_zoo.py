@@ -64,6 +64,11 @@ def test_layout_card_manifest_and_index(zoo: Path) -> None:
     assert [(r["model"], r["precision"]) for r in rows] == [
         ("ssd-shapes", p) for p in ("FP32", "FP16", "FP16-INT8", "tflite dynamic")]
     assert "[ssd-shapes](detection/ssd-shapes/README.md)" in (zoo / "index.md").read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (entry.stat().st_mode & 0o777) == 0o777 & ~umask  # readable by others under the usual 022, as mkdir
+    assert manifest["speed_method"]["timed_alone"] is True
+    assert "no other entry of the build ran while a model was timed" in card
 
 
 def test_verify_passes_then_catches_a_tampered_file(zoo: Path, tmp_path: Path) -> None:

@@ -316,17 +316,18 @@ def test_stride_needs_keep_aspect() -> None:
         Resize.Config(type="resize", size=(160, 160), stride=32)
 
 
-def test_convert_to_appends_the_models_type_and_refuses_a_lossy_cast() -> None:
+def test_the_models_input_type_is_adopted_by_kind_and_a_lossy_cast_is_refused() -> None:
     pipeline = Pipeline([resize((8, 8))])
     assert pipeline.spec.dtype == "uint8"
-    pipeline.convert_to("int32")
+    assert pipeline.adopt_input_type("int32") and not pipeline.adopt_input_type("int32")
     tensor, _ = pipeline(solid(10, 10))
     assert pipeline.spec.dtype == "int32" and tensor.dtype == np.int32 and (tensor[0, 0, 0] == [10, 20, 30]).all()
     narrow = Pipeline([resize((8, 8))])
-    narrow.convert_to("int8")
+    assert narrow.adopt_input_type("int8")
     with pytest.raises(UserInputError, match=r"values span \[10, 200\], outside int8's \[-128, 127\]"):
         narrow(solid(10, 10, (10, 20, 200)))
     scaled = Pipeline([resize((8, 8)), normalize(0, 255)])
-    scaled.convert_to("uint8")
-    with pytest.raises(UserInputError, match="with fractions, which a cast to uint8 would cut off"):
-        scaled(solid(10, 10))
+    assert not scaled.adopt_input_type("uint8") and scaled.spec.dtype == "float32"  # floats to integers: not by itself
+    assert scaled.adopt_input_type("float16") and scaled.spec.dtype == "float16"
+    chosen = Pipeline([resize((8, 8)), Dtype.Config(type="dtype", name="float32")])
+    assert not chosen.adopt_input_type("uint8") and chosen.spec.dtype == "float32"  # the config's dtype step decides

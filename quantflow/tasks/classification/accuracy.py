@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from quantflow.core.config_base import ProviderConfig
-from quantflow.core.metric import METRICS, Metric, MetricResult
+from quantflow.core.metric import METRICS, Metric, MetricResult, rows_of_samples
 from quantflow.tasks.classification.dataset import ROW_WIDTH, TOP_K, Labels
 
 SUMMARY_NAMES = ("top-1", "top-5", "mean class accuracy")
@@ -38,9 +38,7 @@ class Accuracy(Metric):
 
     def evaluate(self, ground_truth: Labels, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
-        rows = np.asarray(predictions, dtype=np.float64).reshape(-1, ROW_WIDTH)
-        labelled = [i for i in image_ids if i in ground_truth.classes]
-        rows = rows[np.isin(rows[:, 0], labelled)]
+        rows = rows_of_samples(predictions, ROW_WIDTH, [i for i in image_ids if i in ground_truth.classes])
         if not len(rows):
             return MetricResult(dict.fromkeys(SUMMARY_NAMES, None), self.main, breakdown_label=("class", "top-1"))
         ids = rows[:, 0].astype(np.int64)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from quantflow.core.config_base import ProviderConfig
-from quantflow.core.metric import METRICS, Metric, MetricResult
+from quantflow.core.metric import METRICS, Metric, MetricResult, rows_of_samples
 
 LEVELS = 256
 BETA_SQUARED = 0.3
@@ -58,8 +58,7 @@ class SaliencyMetric(Metric):
 
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
-        rows = np.asarray(predictions, dtype=np.float64).reshape(-1, ROW_WIDTH)
-        rows = rows[np.isin(rows[:, 0], image_ids)]
+        rows = rows_of_samples(predictions, ROW_WIDTH, image_ids)
         if not len(rows):
             return MetricResult(dict.fromkeys(SUMMARY_NAMES, None), self.main, higher_is_better=False)
         iou = np.where(rows[:, 3] > 0, rows[:, 2] / np.maximum(rows[:, 3], 1), 1.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from quantflow.core.config_base import ProviderConfig
-from quantflow.core.metric import METRICS, Metric, MetricResult
+from quantflow.core.metric import METRICS, Metric, MetricResult, rows_of_samples
 
 BAD_THRESHOLDS = (0.5, 1.0, 2.0, 4.0)
 # One row per sample: id, valid pixels, Σ|e|, Σe², D1 outliers, then pixels with |e| > each bad-N threshold.
@@ -45,8 +45,7 @@ class DisparityMetric(Metric):
 
     def evaluate(self, ground_truth, predictions: np.ndarray, image_ids: list[int],
                  per_item: bool = False) -> MetricResult:
-        rows = np.asarray(predictions, dtype=np.float64).reshape(-1, ROW_WIDTH)
-        rows = rows[np.isin(rows[:, 0], image_ids)]
+        rows = rows_of_samples(predictions, ROW_WIDTH, image_ids)
         pixels = rows[:, 1].sum()
         if not pixels:
             return MetricResult(dict.fromkeys(SUMMARY_NAMES, None), self.main,
