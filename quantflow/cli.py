@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--jobs", type=int, default=1, help="models built at once, each in its own process")
     build.add_argument("--force", action="store_true", help="rebuild entries even when nothing changed")
     build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                       help="override a value in every config, repeatable")
+                       help="override a value in every config (YAML syntax; a relative path is relative to the "
+                       "working directory), repeatable")
     verify = command(zoo_commands, "verify", "re-hash files, reload models, re-evaluate a quick subset",
                      "check a zoo: re-hash every file against its manifest, reload every model and re-evaluate "
                      "each entry's verify samples, which must give the metric recorded at build time")

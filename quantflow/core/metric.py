@@ -17,7 +17,9 @@ class MetricResult:
     main: the key accuracy targets and deltas refer to; breakdown: part → value, where `breakdown_label`
     names the part and the value (per class AP for detection, per keypoint error for pose);
     per_item: item id → a score of that item alone (higher is better), for accuracy-aware ranking;
-    higher_is_better: the direction of `main` (EPE is lower-is-better); curves: precision-recall curves."""
+    higher_is_better: the direction of `main` (EPE is lower-is-better); breakdown_higher_is_better: that of the
+    breakdown values where it differs (pose: pixel errors per keypoint under an AP); curves: precision-recall
+    curves."""
 
     summary: dict[str, float | None]
     main: str
@@ -25,6 +27,7 @@ class MetricResult:
     per_item: dict[int, float] = field(default_factory=dict)
     breakdown_label: tuple[str, str] = ("class", "AP")
     higher_is_better: bool = True
+    breakdown_higher_is_better: bool | None = None
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # name → {"recall": [...], "precision": [...]}
 
     @property

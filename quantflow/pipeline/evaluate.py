@@ -87,7 +87,8 @@ def variant(kind: str, precision: str, metric: MetricResult, predictions: Predic
     """The report row of one evaluated model: metric summary and breakdown, result count, evaluation rate, and
     `details` (speed, artifact, ...) as `report.model.Variant` names them."""
     return Variant(kind=kind, precision=precision, metrics=metric.summary, breakdown=metric.breakdown,
-                   breakdown_label=metric.breakdown_label, results=int(len(predictions.rows)),
+                   breakdown_label=metric.breakdown_label, breakdown_higher_is_better=metric.breakdown_higher_is_better,
+                   results=int(len(predictions.rows)),
                    images_per_second=predictions.images_per_second, curves=metric.curves, **details)
 
 

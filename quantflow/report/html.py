@@ -72,13 +72,15 @@ def _accuracy(report: Report) -> dict[str, Cells]:
 
 
 def _breakdown(report: Report) -> dict[str, Any] | None:
-    """Per class: INT8 − FP32 in loss and gain colours (class figures go the metric's way); other parts (pose
-    keypoint errors) go their own way, so FP32 and INT8 are drawn side by side."""
+    """Per class: INT8 − FP32 in loss and gain colours; other parts (pose keypoints) as FP32 and INT8 side by
+    side. The table marks each change a loss or a gain the way the breakdown values go (keypoint errors: lower is
+    better, under a higher-is-better AP)."""
     table = md.breakdown_table(report)
     if not table:
         return None
     part, value_name = report.results["FP32"].breakdown_label
-    names, better = [name for name, *_ in table], report.metric.higher_is_better
+    direction = report.results["FP32"].breakdown_higher_is_better
+    names, better = [name for name, *_ in table], report.metric.higher_is_better if direction is None else direction
     if part == "class" and not any(deltas := [d for *_, d in table]):
         chart, caption = None, f"INT8 − FP32 is 0 for every {part}."
     elif part == "class":
@@ -88,7 +90,7 @@ def _breakdown(report: Report) -> dict[str, Any] | None:
     else:
         series = {"FP32": [fp32 for _, fp32, _, _ in table], "INT8": [int8 for _, _, int8, _ in table]}
         chart, caption = charts.grouped_bars(names, series, value_name, "breakdown"), f"{value_name} per {part}"
-    marks = {(i, 3): _mark(delta, better) for i, (*_, delta) in enumerate(table, 1)} if part == "class" else {}
+    marks = {(i, 3): _mark(delta, better) for i, (*_, delta) in enumerate(table, 1)}
     return {"title": md.breakdown_title(report), "chart": Markup(chart) if chart else None, "caption": caption,
             "table": _cells(md.breakdown_rows(report), marks)}
 

@@ -149,6 +149,8 @@ class Variant(Section):
     metrics: dict[str, float | None]
     breakdown: dict[str, float | None] = Field(default_factory=dict)
     breakdown_label: tuple[str, str] = ("class", "AP")
+    breakdown_higher_is_better: bool | None = Field(default=None, description="The direction of the breakdown "
+                                                    "values where it differs from the metric's main value's.")
     results: int = Field(description="Result rows the pass produced (detections, people, pairs).")
     images_per_second: float
     curves: dict[str, Curve] = Field(default_factory=dict)

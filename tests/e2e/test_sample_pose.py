@@ -32,6 +32,7 @@ def test_pose_sample_meets_the_accuracy_bar(pose_run) -> None:
     assert fp32["AP"] - int8["AP"] <= 0.05
     assert report["dataset"]["samples_evaluated"] > report["dataset"]["images_evaluated"]
     assert report["results"]["FP32"]["breakdown_label"] == ["keypoint", "mean error px"]
+    assert report["results"]["FP32"]["breakdown_higher_is_better"] is False  # errors, under a higher-is-better AP
     errors = report["results"]["FP32"]["breakdown"]
     assert list(errors)[:3] == ["nose", "left_eye", "right_eye"] and all(0 < e < 10 for e in errors.values())
     assert report["quantization"]["fake_quantize_nodes"] > 10

@@ -182,3 +182,15 @@ def test_a_page_with_every_kind_of_chart_and_picture_opens_cleanly_in_a_browser(
     (tmp_path / "report.html").write_text(html_report(report, tmp_path))
     shot = check_page(tmp_path / "report.html", tmp_path / "shots")
     assert shot.stat().st_size > 10_000
+
+
+def test_keypoint_errors_are_marked_the_way_errors_go_under_a_higher_is_better_ap(tmp_path: Path) -> None:
+    """Pose: AP is higher-is-better, its per-keypoint pixel errors lower-is-better; a growing error is a loss."""
+    report = with_breakdown(make_report(["AP"], "AP", {"AP": 0.8}, {"AP": 0.79}), {"nose": 0.25, "left_eye": -0.5})
+    for name in ("FP32", "INT8"):
+        report.results[name].breakdown_label = ("keypoint", "mean error px")
+        report.results[name].breakdown_higher_is_better = False
+    page = Page(html_report(report, tmp_path))
+    assert [c for c, text in page.cells if text in ("+0.2500", "-0.5000")] == ["num loss", "num gain"]
+    assert not page.bars  # FP32 and INT8 side by side, not change bars: no part is drawn as a loss or a gain
+

@@ -60,7 +60,8 @@ class CocoKeypointsAP(Metric):
         best = _best_matches(evaluator)
         errors = _keypoint_errors(evaluator, best, ground_truth.names)
         oks = _per_sample_oks(evaluator, best) if per_item else {}
-        return MetricResult(summary, self.main, errors, oks, ("keypoint", "mean error px"))
+        return MetricResult(summary, self.main, errors, oks, ("keypoint", "mean error px"),
+                            breakdown_higher_is_better=False)
 
     def _sigmas(self, count: int) -> np.ndarray:
         sigmas = self.config.sigmas if self.config.sigmas is not None else COCO_SIGMAS
