@@ -43,6 +43,17 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
+FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"  # timing is not what these tests check
+
+
+def quantize_sample(config: str, out: Path, *overrides: str, exit_code: int = 0) -> dict:
+    """`quantflow quantize` on a shipped config (`configs/<config>`) into `out` with quick timing; its report."""
+    result = run_cli("quantize", "--config", str(ROOT / "configs" / config), "--set", f"output={out}",
+                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
+    assert result.returncode == exit_code, result.stderr
+    return json.loads((out / "report.json").read_text())
+
+
 @pytest.fixture(scope="session")
 def person_images(tmp_path_factory) -> Path:
     """Two photographs of people and three without, written as the files a user would have."""

@@ -12,25 +12,18 @@ import numpy as np
 import pytest
 
 from tests.browser import check_page
-from tests.conftest import ROOT, assert_pinned, run_cli
+from tests.conftest import ROOT, assert_pinned, quantize_sample, run_cli
 
 pytestmark = pytest.mark.slow
-FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
 DATA = ROOT / "datasets" / "classification"
 NAMES = (DATA / "classes.txt").read_text().split()
 
-
-def quantize(out: Path, *overrides: str) -> dict:
-    result = run_cli("quantize", "--config", str(ROOT / "configs" / "classification.yml"), "--set", f"output={out}",
-                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
-    assert result.returncode == 0, result.stderr
-    return json.loads((out / "report.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def classification_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("classification") / "run"
-    return out, quantize(out)
+    return out, quantize_sample("classification.yml", out)
 
 
 def test_every_variant_is_scored_with_top1_and_top5(classification_run) -> None:
@@ -93,12 +86,12 @@ def test_labels_file_layout_and_annotation_free_mode(classification_run, tmp_pat
     dataset = (f"dataset={{type: image_labels, images: {images}, labels: {tmp_path / 'val.txt'}, "
                f"classes: {DATA / 'classes.txt'}}}")
     fast = ("quantization.tflite=null", "evaluation.speed.enabled=false")
-    listed = quantize(tmp_path / "listed", dataset, *fast)
+    listed = quantize_sample("classification.yml", tmp_path / "listed", dataset, *fast)
     for precision in ("FP32", "INT8"):
         assert listed["results"][precision]["metrics"] == pytest.approx(report["results"][precision]["metrics"],
                                                                         rel=1e-12)
-    free = quantize(tmp_path / "free", f"dataset={{type: image_labels, images: {images}, "
-                                      f"classes: {DATA / 'classes.txt'}}}", *fast)
+    free = quantize_sample("classification.yml", tmp_path / "free",
+                           f"dataset={{type: image_labels, images: {images}, classes: {DATA / 'classes.txt'}}}", *fast)
     assert free["dataset"]["reference"].startswith("FP32 predictions")
     assert free["results"]["FP32"]["metrics"]["top-1"] == 1.0
     agreement = 1 - free["changes"]["total"] / 400

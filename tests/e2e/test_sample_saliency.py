@@ -5,7 +5,6 @@ same network takes the PyTorch → ONNX → TFLite route."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -18,24 +17,17 @@ from quantflow.backends.tflite.runner import LiteRTRunner
 from quantflow.config import load_config
 from quantflow.preprocessing import Pipeline
 from tests.browser import check_page
-from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, quantize_sample
 
 pytestmark = pytest.mark.slow
-FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
 ROWS = {"FP32", "INT8", "TFLite fp32", "TFLite dynamic", "TFLite float16", "TFLite int8"}
 
-
-def quantize(out: Path, *overrides: str) -> dict:
-    result = run_cli("quantize", "--config", str(ROOT / "configs" / "saliency.yml"), "--set", f"output={out}",
-                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
-    assert result.returncode == 0, result.stderr
-    return json.loads((out / "report.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def saliency_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("saliency") / "run"
-    return out, quantize(out)
+    return out, quantize_sample("saliency.yml", out)
 
 
 def test_every_variant_is_scored_with_mae_and_max_f(saliency_run) -> None:
@@ -91,9 +83,9 @@ def test_masks_are_drawn_and_figures_pinned(saliency_run) -> None:
 
 def test_torchscript_source_takes_the_pytorch_route_to_tflite(tmp_path: Path) -> None:
     model = ROOT / "datasets" / "saliency" / "model"
-    report = quantize(tmp_path / "run", f"model.source={model / 'u2net.pt'}",
-                      "model.inputs={image: [1, 3, 160, 160]}", "model.outputs=[d0, d1, d2, d3, d4, d5, d6]",
-                      "quantization.tflite={variants: [fp32]}", "evaluation.max_images=12", "evaluation.maps=0")
+    report = quantize_sample("saliency.yml", tmp_path / "run", f"model.source={model / 'u2net.pt'}",
+                             "model.inputs={image: [1, 3, 160, 160]}", "model.outputs=[d0, d1, d2, d3, d4, d5, d6]",
+                             "quantization.tflite={variants: [fp32]}", "evaluation.max_images=12", "evaluation.maps=0")
     assert report["model"]["format"] == "TorchScript"
     assert report["tflite"]["converted_via"].startswith("onnx2tf") and "pytorch" in report["tflite"]["converted_via"]
     fp32, tflite = report["results"]["FP32"]["metrics"], report["results"]["TFLite fp32"]["metrics"]

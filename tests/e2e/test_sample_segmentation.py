@@ -13,24 +13,17 @@ import pytest
 from pycocotools.coco import COCO
 
 from tests.browser import check_page
-from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, quantize_sample
 
 pytestmark = pytest.mark.slow
-FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
 SHAPES = ROOT / "datasets" / "shapes"
 
-
-def quantize(out: Path, *overrides: str) -> dict:
-    result = run_cli("quantize", "--config", str(ROOT / "configs" / "segmentation.yml"), "--set", f"output={out}",
-                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
-    assert result.returncode == 0, result.stderr
-    return json.loads((out / "report.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def segmentation_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("segmentation") / "run"
-    return out, quantize(out)
+    return out, quantize_sample("segmentation.yml", out)
 
 
 def test_every_variant_is_scored_with_miou(segmentation_run) -> None:
@@ -68,9 +61,10 @@ def test_index_masks_written_from_the_polygons_give_the_same_figures(segmentatio
         cv2.imwrite(str(tmp_path / "masks" / f"{Path(info['file_name']).stem}.png"), claimed)
     names = ["background"] + [coco.cats[c]["name"] for c in sorted(coco.cats)]
     (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
-    masks = quantize(tmp_path / "run", f"dataset={{type: index_masks, images: {SHAPES / 'val'}, "
-                                       f"masks: {tmp_path / 'masks'}, classes: {tmp_path / 'classes.txt'}}}",
-                     "quantization.tflite=null", "evaluation.speed.enabled=false", "evaluation.maps=0")
+    masks = quantize_sample("segmentation.yml", tmp_path / "run",
+                            f"dataset={{type: index_masks, images: {SHAPES / 'val'}, masks: {tmp_path / 'masks'}, "
+                            f"classes: {tmp_path / 'classes.txt'}}}",
+                            "quantization.tflite=null", "evaluation.speed.enabled=false", "evaluation.maps=0")
     for precision in ("FP32", "INT8"):
         assert masks["results"][precision]["metrics"] == pytest.approx(report["results"][precision]["metrics"],
                                                                        rel=1e-12)

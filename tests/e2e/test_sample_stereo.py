@@ -3,7 +3,6 @@ disparity and error maps a person can look at."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -13,23 +12,16 @@ import pytest
 
 from quantflow.tasks.stereo.disparity_io import read_pfm
 from tests.browser import check_page
-from tests.conftest import ROOT, assert_pinned, html_parts, run_cli
+from tests.conftest import ROOT, assert_pinned, html_parts, quantize_sample
 
 pytestmark = pytest.mark.slow
-FAST_SPEED = "evaluation.speed={latency_runs: 10, throughput_seconds: 0.5}"
 
-
-def quantize(config: str, out: Path, *overrides: str, exit_code: int = 0) -> dict:
-    result = run_cli("quantize", "--config", str(ROOT / "configs" / config), "--set", f"output={out}",
-                     "--set", FAST_SPEED, *(arg for o in overrides for arg in ("--set", o)))
-    assert result.returncode == exit_code, result.stderr
-    return json.loads((out / "report.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def stereo_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("stereo") / "run"
-    return out, quantize("stereo.yml", out)
+    return out, quantize_sample("stereo.yml", out)
 
 
 def test_stereo_sample_reports_epe_d1_and_bad_n(stereo_run) -> None:
@@ -52,9 +44,9 @@ def test_figures_are_the_pinned_ones(stereo_run) -> None:
 @pytest.mark.parametrize("search", ["accuracy_aware, time_budget: 1", "nncf_accuracy_control, max_iterations: 1"])
 def test_accuracy_aware_search_on_epe_reports_epe(tmp_path: Path, search: str) -> None:
     """Both searches maximize, so they are handed −EPE; the steps and the reference in the report are EPE again."""
-    report = quantize("stereo.yml", tmp_path / "run", "evaluation.max_images=16", "evaluation.maps=0",
-                      f"quantization.openvino={{algorithm: {search}, max_drop: 0.0}}",
-                      exit_code=3)  # a drop of 0 is out of reach: the run says so and still writes its report
+    report = quantize_sample("stereo.yml", tmp_path / "run", "evaluation.max_images=16", "evaluation.maps=0",
+                             f"quantization.openvino={{algorithm: {search}, max_drop: 0.0}}",
+                             exit_code=3)  # a drop of 0 is out of reach: the run says so and still writes its report
     quantization, fp32 = report["quantization"], report["results"]["FP32"]["metrics"]["EPE"]
     assert quantization["reference_metric"] == pytest.approx(fp32)  # no test split: the search saw all 16
     assert quantization["steps"] and all(step["metric"] > 0 for step in quantization["steps"])
@@ -89,7 +81,7 @@ def test_motorcycle_pair_is_evaluated_at_full_resolution(tmp_path: Path) -> None
     assert truth.shape == expected.shape == (500, 741)
     np.testing.assert_array_equal(np.isfinite(truth), np.isfinite(expected))
     np.testing.assert_array_equal(truth[np.isfinite(truth)], expected[np.isfinite(expected)])
-    report = quantize("stereo_motorcycle.yml", tmp_path / "moto")
+    report = quantize_sample("stereo_motorcycle.yml", tmp_path / "moto")
     assert_pinned(report, "stereo_motorcycle")
     fp32, int8 = report["results"]["FP32"]["metrics"], report["results"]["INT8"]["metrics"]
     assert 0 < fp32["EPE"] < 10 and 0 < int8["EPE"] < 10
