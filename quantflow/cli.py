@@ -245,11 +245,9 @@ def _list(args) -> int:
 
 
 def _schema(args) -> int:
-    import json
-
     from quantflow.report.model import report_schema
 
-    sys.stdout.write(json.dumps(report_schema(), indent=1) + "\n")
+    _print_json(report_schema())
     return 0
 
 

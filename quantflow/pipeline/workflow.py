@@ -56,6 +56,7 @@ from quantflow.report.model import (
     Quantization,
     Report,
     Split,
+    metric_deltas,
 )
 from quantflow.report.write import write_reports
 
@@ -346,10 +347,6 @@ class Run:
         return splits
 
 
-def _delta(fp32: dict, int8: dict) -> dict:
-    return {k: (v - fp32[k] if v is not None and fp32.get(k) is not None else None) for k, v in int8.items()}
-
-
 def run_quantize(config: Config) -> Report:
     """The whole flow; returns the report written to the run folder. Raises TargetNotReachedError (exit 3)
     after saving everything when an accuracy-aware search misses its target."""
@@ -430,7 +427,7 @@ def run_quantize(config: Config) -> Report:
             quantization=Quantization(algorithm=config.quantization.openvino.algorithm,
                                       fake_quantize_nodes=fake_quantize, **outcome.details),
             splits=run.splits(ground_truth, fp32, int8), results=results,
-            delta=_delta(fp32_metric.summary, int8_metric.summary), tflite=tflite_notes, pictures=pictures,
+            delta=metric_deltas(fp32_metric.summary, int8_metric.summary), tflite=tflite_notes, pictures=pictures,
             changes=Changes(**changes) if changes else Changes(),
             fp32_from_cache=run.fp32_cached, timings_s=run.timings,
         )

@@ -243,6 +243,12 @@ class Report(Section):
         return cls.model_validate(json.loads(path.read_text()))
 
 
+def metric_deltas(reference: dict[str, float | None], values: dict[str, float | None]) -> dict[str, float | None]:
+    """Each value minus the reference's (`Report.delta`: INT8 − FP32), None where either is undefined."""
+    return {k: (v - reference[k] if v is not None and reference.get(k) is not None else None)
+            for k, v in values.items()}
+
+
 def report_schema() -> dict:
     """The JSON Schema of report.json."""
     return Report.model_json_schema(by_alias=True)

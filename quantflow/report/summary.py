@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantflow.report.model import Report, Variant
+from quantflow.report.model import Report, Variant, metric_deltas
 
 
 def _variant(result: Variant, reference: dict[str, float | None]) -> dict[str, Any]:
     speed = result.speed
     return {
         "kind": result.kind, "precision": result.precision, "metrics": result.metrics,
-        "delta": {k: (v - reference[k] if v is not None and reference.get(k) is not None else None)
-                  for k, v in result.metrics.items()},
+        "delta": metric_deltas(reference, result.metrics),
         "latency_ms_median": speed.latency_ms_median if speed else None,
         "throughput_fps": speed.throughput_fps if speed else None,
         "file": result.artifact.path if result.artifact else None,
