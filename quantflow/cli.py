@@ -43,6 +43,19 @@ def _verbose_flag() -> argparse.ArgumentParser:
     return flag
 
 
+def _executor_flags(parser: argparse.ArgumentParser, ray: str) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), help=f"where the work runs: local (default) or "
+                        f"ray: {ray}; needs pip install 'quantflow[ray]'")
+    parser.add_argument("--ray-address", metavar="ADDRESS", help="Ray cluster: host:port, ray://host:port or auto "
+                        "(default: $RAY_ADDRESS, else a Ray instance started here)")
+
+
+def _executor_overrides(args) -> list[str]:
+    """`--executor` and `--ray-address` as the config keys they set (after any `--set`, so they win)."""
+    return [*(["executor.type=" + args.executor] if args.executor else []),
+            *(["executor.address=" + args.ray_address] if args.ray_address else [])]
+
+
 def _parser() -> argparse.ArgumentParser:
     verbose = _verbose_flag()
     parser = argparse.ArgumentParser(prog="quantflow", description="Post-training INT8 quantization with the "
@@ -65,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a config value (YAML syntax; a relative path is relative to the working "
                          "directory), repeatable")
         run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+        if name == "quantize":
+            _executor_flags(run, "evaluation passes and accuracy-aware candidates as Ray tasks (executor.type)")
     zoo = command(commands, "zoo", "build, index and verify a model zoo", "build, index and verify a model zoo: "
                   "every precision of every model, measured, with cards")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
@@ -74,8 +89,13 @@ def _parser() -> argparse.ArgumentParser:
                     "write ZOO/index.md and index.json; unchanged entries are skipped")
     build.add_argument("configs", nargs="+", type=Path, metavar="CONFIG", help="YAML config files")
     build.add_argument("--zoo", required=True, type=Path, help="zoo folder")
-    build.add_argument("--jobs", type=int, default=1, help="models built at once, each in its own process")
+    build.add_argument("--jobs", type=int, default=1, help="models built at once on this machine, each in its own "
+                       "process (with --executor ray the cluster's resources decide)")
     build.add_argument("--force", action="store_true", help="rebuild entries even when nothing changed")
+    _executor_flags(build, "one Ray task per entry")
+    build.add_argument("--cpus-per-entry", type=int, default=2, metavar="N", help="CPUs each entry's Ray task "
+                       "declares (default 2)")
+    build.add_argument("--memory-per-entry", type=float, metavar="GB", help="memory each entry's Ray task declares")
     build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a value in every config (YAML syntax; a relative path is relative to the "
                        "working directory), repeatable")
@@ -160,7 +180,7 @@ def _quantize(args) -> int:
     from quantflow.report.summary import run_summary
     from quantflow.report.terminal import show_line, show_table
 
-    report = api.quantize(args.config, args.overrides)
+    report = api.quantize(args.config, [*args.overrides, *_executor_overrides(args)])
     if args.json:
         _print_json(run_summary(report))
         return 0
@@ -183,7 +203,7 @@ def _benchmark(args) -> int:
 
 
 def _zoo(args) -> int:
-    from quantflow.core.errors import IncompleteError
+    from quantflow.core.errors import IncompleteError, UserInputError
     from quantflow.core.progress import console
     from quantflow.report.terminal import show_line
 
@@ -197,12 +217,19 @@ def _zoo(args) -> int:
             raise IncompleteError(f"zoo verify: {len(problems)} problem(s) in {args.zoo}; first: {problems[0]}")
         show_line(f"zoo {args.zoo}: every entry verified")
         return 0
+    from quantflow.executors.settings import ExecutorConfig
     from quantflow.zoo.build import build_zoo
 
-    outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides)
+    for flag, value in (("--cpus-per-entry", args.cpus_per_entry), ("--memory-per-entry", args.memory_per_entry)):
+        if value is not None and value <= 0:
+            raise UserInputError(f"{flag}: expected a number above 0, got {value:g}")
+    executor = ExecutorConfig(type=args.executor or "local", address=args.ray_address,
+                              cpus_per_task=args.cpus_per_entry, memory_gb=args.memory_per_entry)
+    outcomes = build_zoo(args.configs, args.zoo, args.jobs, args.force, args.overrides, executor)
     for outcome in outcomes:
         detail = f" ({outcome.reason})" if outcome.reason else ""
-        show_line(f"{outcome.status:8} {outcome.name} {outcome.config}{detail} {outcome.seconds:.0f} s")
+        where = f" on {outcome.host}" if executor.type == "ray" and outcome.host else ""
+        show_line(f"{outcome.status:8} {outcome.name} {outcome.config}{detail} {outcome.seconds:.0f} s{where}")
     failed = [o for o in outcomes if o.status == "failed"]
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "skipped", "failed")}
     index = f"; index: {args.zoo / 'index.md'}" if (args.zoo / "index.md").is_file() else ""

@@ -94,3 +94,11 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         raise UserInputError(format_validation_error(exc, isinstance(raw.get("preprocessing"), list))) from None
     config._file = path.resolve()
     return config
+
+
+def config_from_dump(settings: dict, base_dir: str | Path) -> Config:
+    """A config rebuilt in another process from `model_dump(mode="json")` of a validated one (paths are absolute
+    there) and the folder its plugins are relative to."""
+    base_dir = Path(base_dir)
+    load_config_plugins(settings.get("plugins"), base_dir)
+    return Config.model_validate(settings, context={"base_dir": base_dir})

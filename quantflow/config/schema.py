@@ -39,6 +39,7 @@ from quantflow.core.decoder import DECODERS
 from quantflow.core.metric import METRICS
 from quantflow.core.plugins import loaded_plugins
 from quantflow.core.registry import Registry
+from quantflow.executors.settings import ExecutorConfig
 from quantflow.preprocessing import STEPS
 from quantflow.quantizers import QUANTIZERS
 
@@ -210,6 +211,7 @@ class Config(StrictModel):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     output: OutputPath
     _file: Path | None = PrivateAttr(default=None)
 
@@ -228,6 +230,7 @@ class Config(StrictModel):
         return {"--config": self._file, **found} if self._file else found
 
     def digest(self) -> str:
-        """sha256 of the resolved config, so reports and caches can tell configs apart."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """sha256 of the resolved config, so reports can tell recipes apart; where the work runs and where it is
+        written (`executor`, `output`) change no result, so they are left out."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"executor", "output"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()

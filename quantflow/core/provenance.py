@@ -57,3 +57,8 @@ def cpu_info() -> dict:
     isa = {label: flag in flags for flag, label in ISA_FLAGS.items()}
     isa["vnni"] = isa["avx512_vnni"] or isa["avx_vnni"]
     return {"model": model, "machine": platform.machine(), "isa": isa}
+
+
+def host_name() -> str:
+    """The machine something ran on, as cards and progress rows name it (zoo entries built on a cluster)."""
+    return platform.node()

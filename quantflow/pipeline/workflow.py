@@ -42,6 +42,7 @@ from quantflow.pipeline.cache import PredictionCache, files_digest, reference_ke
 from quantflow.pipeline.embedded_variants import embedded_variants
 from quantflow.pipeline.evaluate import Evaluation, Predictions, predict, scored_pass, variant
 from quantflow.pipeline.input_cache import InputCache
+from quantflow.pipeline.sharded import ShardedPasses
 from quantflow.pipeline.tflite_variants import TFLiteSource, TFLiteVariants, check_tflite_source
 from quantflow.preprocessing import Pipeline
 from quantflow.quantizers import QUANTIZERS, CalibrationData, Quantizer, ValidationData
@@ -163,6 +164,7 @@ class Run:
         self.timings: dict[str, float] = {}
         self.fp32_cached = False
         self.inputs: InputCache | None = None
+        self.passes: ShardedPasses | None = None  # with `executor: ray`, once the model is loaded
 
     def timed(self, name: str, fn, *args, shown: str | None = None):
         """Run one stage, recording its time; `shown`: the line a person sees while it runs (a stage that shows
@@ -175,13 +177,19 @@ class Run:
 
     def predict(self, model, ids: list[int], label: str, session: MetricSession | None = None) -> Predictions:
         s = self.stages
+        if self.passes:
+            return self.passes.predict_many([model], ids, label, s.dataset.row_width, [session])[0]
         return predict(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline, s.decoder,
                        label, session)
 
     def evaluate(self, model, ids: list[int], label: str, ground_truth,
                  per_item: bool = False) -> tuple[Predictions, MetricResult]:
-        """One pass with the metric working alongside inference (inputs from the cache while one is open)."""
+        """One pass with the metric working alongside inference (inputs from the cache while one is open); on
+        Ray, a model not compiled here is sharded over the cluster."""
         s = self.stages
+        if self.passes and not hasattr(model, "get_runtime_model"):
+            session = s.metric.session(ground_truth, ids, per_item)
+            return self.predict(model, ids, label, session), session.result()
         return scored_pass(OpenVINORunner(model, self.config.evaluation.device), s.dataset, ids, s.pipeline,
                            s.decoder, label, s.metric, ground_truth, per_item, self.inputs)
 
@@ -270,8 +278,14 @@ class Run:
         def to_input(i: int):
             return (self.inputs or self.prepared)(i)[0]
 
+        def score_many(models: list, ids: list[int]) -> list[float]:
+            sessions = [s.metric.session(ground_truth, ids) for _ in models]
+            self.passes.predict_many(models, ids, f"search: {len(models)} candidates on {len(ids)} images",
+                                     s.dataset.row_width, sessions)
+            return [session.result().score for session in sessions]
+
         return ValidationData(s.search_ids, to_input, score, fp32_metric.higher_is_better,
-                              self.config.evaluation.device)
+                              self.config.evaluation.device, score_many if self.passes else None)
 
     def speed(self, models: dict) -> dict:
         """Latency and throughput of each model on the first evaluation image, measured back to back."""
@@ -358,6 +372,8 @@ def run_quantize(config: Config) -> Report:
     run.check_tflite_source()
     model = run.timed("load", prepare_model, config, s,
                       shown=f"loading {config.model.source.name} ({source_format(config.model.source)})")
+    if config.executor.type == "ray":
+        run.passes = run.timed("ray", ShardedPasses, config, shown="joining the Ray cluster")
     overlap = run.calibration_overlap()
     if overlap:
         log.warning("calibration: %d calibration images are also evaluated; set calibration.images to a "

@@ -56,6 +56,8 @@ class ValidationData:
     search ranks layers by the task metric, not by raw output error. NNCF wants
     higher = better, so a lower-is-better metric (EPE) is scored negated; `shown` turns a score back into
     the metric's own value for reports. `device` is where a search compiles its candidates: the evaluation's.
+    score_many(models, ids) → the score of each (uncompiled) model over those ids, when they can be scored at once
+    (on a Ray cluster); None when candidates are scored one by one in this process.
     """
 
     ids: Sequence[int]
@@ -63,6 +65,7 @@ class ValidationData:
     score: Callable[..., tuple[float, list[float]]]
     higher_is_better: bool = True
     device: str = "CPU"
+    score_many: Callable[[list, list[int]], list[float]] | None = None
 
     def shown(self, score: float | None) -> float | None:
         return score if score is None or self.higher_is_better else -score

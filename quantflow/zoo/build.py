@@ -14,10 +14,7 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +27,10 @@ from quantflow.core.errors import QuantflowError, UserInputError, shown
 from quantflow.core.output_safety import check_zoo_output
 from quantflow.core.progress import progress_bar
 from quantflow.core.rundir import missing_folders, remove_empty_folders, remove_stale, replace_folder, temporary_folder
-from quantflow.core.timing_lock import ENV as TIMING_LOCK_ENV
-from quantflow.core.worker import read_stderr, worker_environment
+from quantflow.executors.local import LocalWorkers
+from quantflow.executors.ray_cluster import probe_paths
+from quantflow.executors.ray_workers import RayWorkers
+from quantflow.executors.settings import ExecutorConfig
 from quantflow.pipeline.cache import files_digest
 from quantflow.pipeline.workflow import build_stages
 from quantflow.zoo.card import write_index
@@ -47,6 +46,7 @@ class Outcome:
     status: str  # built | skipped | failed
     reason: str = ""
     seconds: float = 0.0
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,70 +113,27 @@ def foreign_entry(plan: Plan, zoo: Path) -> str | None:
     return None
 
 
-class Workers:
-    """The entry worker processes of a build, so an interrupted build kills them instead of waiting for them.
-    They share the build's timing lock (`core/timing_lock.py`) and tell the build what they are doing."""
-
-    def __init__(self, timing_lock: Path) -> None:
-        self._lock = threading.Lock()
-        self._running: set[subprocess.Popen] = set()
-        self._stopped = False
-        self.env = worker_environment(**{TIMING_LOCK_ENV: str(timing_lock)})
-
-    def run(self, command: list[str], timeout: float, on_progress: Callable[[str], None]) -> subprocess.CompletedProcess:
-        """Run `command` to its end, its progress lines to `on_progress` and the rest of its stderr kept; killed
-        (TimeoutExpired) after `timeout` seconds or when `stop` is called."""
-        with self._lock:
-            if self._stopped:
-                return subprocess.CompletedProcess(command, -signal.SIGKILL, "", "zoo build interrupted")
-            process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                       text=True)
-            self._running.add(process)
-        expired = threading.Event()
-        timer = threading.Timer(timeout, lambda: (expired.set(), process.kill()))
-        timer.start()
-        try:
-            stderr = read_stderr(process, on_progress)
-            process.wait()
-            if expired.is_set():
-                raise subprocess.TimeoutExpired(command, timeout)
-            return subprocess.CompletedProcess(command, process.returncode, "", stderr)
-        finally:
-            timer.cancel()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            with self._lock:
-                self._running.discard(process)
-
-    def stop(self) -> None:
-        """Kill every running worker, wait for each, and start no new one."""
-        with self._lock:
-            self._stopped = True
-            running = list(self._running)
-        for process in running:
-            process.kill()
-        for process in running:
-            process.wait()
-
-
-def build_one(plan: Plan, overrides: list[str], zoo: Path, workers: Workers,
+def build_one(plan: Plan, overrides: list[str], zoo: Path, workers: LocalWorkers | RayWorkers,
               on_progress: Callable[[str], None] = lambda text: None) -> Outcome:
-    """Run the entry worker in its own process; rename its folder into place on success."""
+    """Run the entry worker in its own process (here or on a Ray node); rename its folder into place on
+    success."""
     start = time.perf_counter()
     work = temporary_folder(f"{plan.name}-", zoo / ".building")
-    command = [sys.executable, "-m", "quantflow.zoo.entry", "--config", str(plan.config), "--target", str(work),
-               "--key", plan.key, *(arg for o in overrides for arg in ("--set", o))]
+    command = ["quantflow.zoo.entry", "--config", str(plan.config.resolve()), "--key", plan.key,
+               *(arg for o in overrides for arg in ("--set", o))]
     try:
-        result = workers.run(command, ENTRY_TIMEOUT_S, on_progress)
+        result = workers.run(command, work, ENTRY_TIMEOUT_S, on_progress)
         if result.returncode != 0:
             lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
             errors = [line for line in lines if line.startswith("quantflow: error:")]
             reason = (errors or lines or [f"exit code {result.returncode}"])[-1].removeprefix("quantflow: error: ")
+            if result.attempts > 1:
+                reason += f" (on each of {result.attempts} attempts; last on {result.host or 'an unknown node'})"
         else:
             reason = foreign_entry(plan, zoo) or place(work, plan.target)
-        return Outcome(plan.config, plan.name, "failed" if reason else "built", reason or "",
-                       time.perf_counter() - start)
+        retried = f"retried once, built on {result.host}" if result.attempts > 1 and not reason else ""
+        return Outcome(plan.config, plan.name, "failed" if reason else "built", reason or retried,
+                       time.perf_counter() - start, result.host)
     except subprocess.TimeoutExpired:
         return Outcome(plan.config, plan.name, "failed", f"no result after {ENTRY_TIMEOUT_S} s")
     finally:
@@ -246,20 +203,30 @@ def make_zoo_folder(zoo: Path) -> list[Path]:
     return created
 
 
-def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False,
-              overrides: list[str] = ()) -> list[Outcome]:
-    """Check `--set`, plan every config and check the zoo folder against them before touching it; then skip
-    current entries, build the rest `jobs` at a time and rewrite the index. A zoo folder this build created is
-    removed again when no entry was built."""
+def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False, overrides: list[str] = (),
+              executor: ExecutorConfig = ExecutorConfig()) -> list[Outcome]:
+    """Check `--set`, plan every config and check the zoo folder against them before touching it (on Ray: join
+    the cluster, check it can hold an entry and that every node reads every input); then skip current entries,
+    build the rest (`jobs` at a time here, as many as the cluster holds on Ray) and rewrite the index. A zoo
+    folder this build created is removed again when no entry was built."""
     overrides = list(overrides)
     check_overrides(overrides)
     zoo = zoo.resolve()
     plans, outcomes = plan_entries(configs, overrides, zoo)
-    check_zoo_output(zoo, zoo_inputs(configs, plans))
+    inputs = zoo_inputs(configs, plans)
+    check_zoo_output(zoo, inputs)
+    ray = None
+    if executor.type == "ray":
+        ray = RayWorkers(executor, executor.cpus_per_task, executor.memory_gb)
+        try:
+            probe_paths(dict(inputs))
+        except BaseException:
+            ray.stop()
+            raise
     created = make_zoo_folder(zoo)
     try:
         with build_lock(zoo):
-            _build(plans, zoo, jobs, force, overrides, outcomes, zoo_existed=not created)
+            _build(plans, zoo, jobs, force, overrides, outcomes, not created, ray)
     finally:
         if created and not any(o.status == "built" for o in outcomes):
             remove_empty_folders(created)
@@ -267,7 +234,7 @@ def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False
 
 
 def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list[str], outcomes: list[Outcome],
-           zoo_existed: bool) -> None:
+           zoo_existed: bool, ray: RayWorkers | None) -> None:
     """Under the zoo lock: sort plans into skipped, failed and to build, build them in `.building/` with a live
     row per entry, and write the index when the zoo existed before or an entry was built."""
     building = zoo / ".building"
@@ -275,8 +242,8 @@ def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list
     building.mkdir()
     try:
         todo = _sort(plans, zoo, force, outcomes)
-        workers = Workers(building / ".timing.lock")
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        workers = ray or LocalWorkers(building / ".timing.lock")
+        pool = ThreadPoolExecutor(max_workers=max(1, len(todo) if ray else jobs))
         with progress_bar() as view:
             rows = {plan.target: view.add_task(f"{plan.name}: waiting", total=None, step=True) for plan in todo}
 
@@ -289,10 +256,8 @@ def _build(plans: list[Plan], zoo: Path, jobs: int, force: bool, overrides: list
 
             try:
                 outcomes.extend(pool.map(build, todo))
-            except BaseException:
-                workers.stop()
-                raise
             finally:
+                workers.stop()
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         shutil.rmtree(building, ignore_errors=True)

@@ -39,7 +39,7 @@ def precision_rows(manifest: dict) -> list[dict]:
 def speed_text(manifest: dict) -> str:
     """How the card's speed was measured: the machine, the method and whether the CPU was the entry's alone."""
     method = manifest.get("speed_method")
-    cpu = manifest["cpu"]["model"]
+    cpu = f"{manifest['cpu']['model']} (host {manifest['host']})" if manifest.get("host") else manifest["cpu"]["model"]
     if not method or not method["enabled"]:
         return f"not measured (evaluation.speed.enabled is false); built on {cpu}"
     alone = ("no other entry of the build ran while a model was timed (timing waits for the CPU to itself)"
@@ -96,7 +96,7 @@ def model_card(manifest: dict) -> str:
         "",
         f"- config sha256 `{manifest['config_hash']}`, dataset fingerprint `{manifest['dataset_fingerprint'][:16]}`",
         f"- versions: {versions}",
-        f"- CPU: {manifest['cpu']['model']}; built {manifest['created']}",
+        f"- CPU: {manifest['cpu']['model']}; built on {manifest.get('host', '?')} {manifest['created']}",
         "- `quantflow zoo verify` re-hashes every file and re-evaluates "
         f"{len(manifest['verify']['ids'])} samples per precision against manifest.json",
         "",

@@ -22,7 +22,7 @@ from quantflow.backends.openvino.speed import measure_speed
 from quantflow.config import Config, load_config
 from quantflow.core.errors import QuantflowError, one_line
 from quantflow.core.progress import step
-from quantflow.core.provenance import cpu_info, file_sha256, versions
+from quantflow.core.provenance import cpu_info, file_sha256, host_name, versions
 from quantflow.core.rundir import write_json_atomic, write_text_atomic
 from quantflow.core.subsets import seeded_subset
 from quantflow.core.timing_lock import work_under_lock
@@ -39,11 +39,11 @@ EMBEDDED = {"FP32-embedded": ("FP32-embedded", False), "FP16-INT8-embedded": ("I
 
 
 def entry_key(config: Config, fingerprint: str, model_digest: str) -> str:
-    """What decides whether an entry must be rebuilt: the config (output aside), model files, data, version."""
+    """What decides whether an entry must be rebuilt: the config (output and executor aside), model files, data,
+    version."""
     from quantflow import __version__
 
-    settings = config.model_dump(mode="json")
-    settings.pop("output")
+    settings = config.model_dump(mode="json", exclude={"output", "executor"})
     text = repr((sorted(settings.items()), fingerprint, model_digest, __version__))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -116,9 +116,10 @@ def build_entry(config_path: Path, overrides: list[str], target: Path, key: str)
     manifest = {
         "name": name, "task": run.stages.task.name, "key": key,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config_file": str(config_path), "config_hash": report.config_hash, "config": report.config,
+        "config_file": str(config_path), "config_hash": report.config_hash,
+        "config": {key: value for key, value in report.config.items() if key != "output"},  # a temporary folder
         "dataset_fingerprint": report.dataset.fingerprint, "calibration": report.calibration.model_dump(mode="json"),
-        "versions": versions(), "cpu": cpu_info(), "metric": report.metric.model_dump(mode="json"),
+        "versions": versions(), "cpu": cpu_info(), "host": host_name(), "metric": report.metric.model_dump(mode="json"),
         "quantization": report.quantization.model_dump(
             mode="json", include={"algorithm", "settings", "reverted", "auto_ignored", "fake_quantize_nodes"}),
         "precisions": precisions,

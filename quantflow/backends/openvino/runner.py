@@ -26,12 +26,14 @@ def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], wi
         yield pending.popleft().result()
 
 
-def compile_exact(model, device: str = "CPU", hint: str | None = None):
+def compile_exact(model, device: str = "CPU", hint: str | None = None, threads: int | None = None):
     """Compile with float32 inference precision: on CPUs with native bf16 (AVX512-BF16, AMX) OpenVINO would
-    otherwise run "FP32" models in bf16, and every FP32 figure (and the float parts of INT8) would be bf16's."""
+    otherwise run "FP32" models in bf16, and every FP32 figure (and the float parts of INT8) would be bf16's.
+    `threads`: the CPUs a task was given (OpenVINO would otherwise take the whole machine)."""
     import openvino as ov
 
-    properties = {"INFERENCE_PRECISION_HINT": "f32", **({"PERFORMANCE_HINT": hint} if hint else {})}
+    properties = {"INFERENCE_PRECISION_HINT": "f32", **({"PERFORMANCE_HINT": hint} if hint else {}),
+                  **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
     return ov.Core().compile_model(model, device, properties)
 
 
@@ -68,14 +70,14 @@ def feed(tensors: np.ndarray | tuple) -> dict[int, np.ndarray]:
 class OpenVINORunner:
     """A compiled model plus an async queue; `run` feeds inputs and hands every result to a callback."""
 
-    def __init__(self, model, device: str = "CPU", hint: str = "THROUGHPUT") -> None:
+    def __init__(self, model, device: str = "CPU", hint: str = "THROUGHPUT", threads: int | None = None) -> None:
         """`model` is an `openvino.Model` (compiled here) or an already compiled model (used as is)."""
         import openvino as ov
 
         if isinstance(model, ov.CompiledModel):
             self.compiled = model
         else:
-            self.compiled = compile_exact(model, device, hint)
+            self.compiled = compile_exact(model, device, hint, threads)
         self.queue = ov.AsyncInferQueue(self.compiled, 0)
         self.num_outputs = len(self.compiled.outputs)
 

@@ -68,10 +68,9 @@ def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Cal
         return True
 
     def graph(base: Base) -> None:
-        for name, choose in graph_recipes:
-            chosen = choose(base)
-            if chosen and len(chosen) < len(base.groups):
-                judge(base, chosen, "recipe", f"{name} in float ({len(chosen)})")
+        chosen = [(name, choose(base)) for name, choose in graph_recipes]
+        judge.batch([(base, groups, "recipe", f"{name} in float ({len(groups)})") for name, groups in chosen
+                     if groups and len(groups) < len(base.groups)])
 
     fully = {default.name: judge(default, frozenset(), "default", "fully quantized")}
     if fully[default.name].met:
@@ -96,19 +95,21 @@ def coarse_to_fine(judge: Judge, default: Base, recipes: Sequence[tuple[str, Cal
     kinds: dict[str, list[int]] = {}
     for group in base.groups:
         kinds.setdefault(operation_kind(group), []).append(group.index)
-    for kind, members in sorted(kinds.items(), key=lambda item: -len(item[1])):
-        if len(members) < count:
-            recovered = full - judge(base, frozenset(members), "types", f"{kind} in float ({len(members)})").drop
-            for i in members:
-                gains[i] += max(recovered, 0.0)
+    by_type = [(kind, members) for kind, members in sorted(kinds.items(), key=lambda item: -len(item[1]))
+               if len(members) < count]
+    verdicts = judge.batch([(base, frozenset(members), "types", f"{kind} in float ({len(members)})")
+                            for kind, members in by_type])
+    for (_, members), verdict in zip(by_type, verdicts):
+        for i in members:
+            gains[i] += max(full - verdict.drop, 0.0)
     if settled(base):
         return
-    for k, stretch in enumerate(segments(count)):
-        if len(stretch) < count:
-            label = f"segment {k + 1}: groups {stretch.start}-{stretch.stop - 1}"
-            verdict = judge(base, frozenset(stretch), "segments", label)
-            for i in stretch:
-                gains[i] += max(full - verdict.drop, 0.0)
+    stretches = [(k, stretch) for k, stretch in enumerate(segments(count)) if len(stretch) < count]
+    verdicts = judge.batch([(base, frozenset(stretch), "segments",
+                             f"segment {k + 1}: groups {stretch.start}-{stretch.stop - 1}") for k, stretch in stretches])
+    for (_, stretch), verdict in zip(stretches, verdicts):
+        for i in stretch:
+            gains[i] += max(full - verdict.drop, 0.0)
     if settled(base):
         return
 

@@ -55,6 +55,7 @@ class Judge:
     best: Verdict | None = None
     budget_spent: bool = False
     _seen: dict[tuple[str, frozenset[int]], Verdict] = field(default_factory=dict)
+    _scored: dict[tuple[str, frozenset[int]], float] = field(default_factory=dict)  # scored by `batch`, not judged
     _slowest_pass: float = 0.0
     _started: float = field(default_factory=time.perf_counter)
 
@@ -82,19 +83,48 @@ class Judge:
             return (len(verdict.reverted), verdict.drop) < (len(best.reverted), best.drop)
         return (verdict.drop, len(verdict.reverted)) < (best.drop, len(best.reverted))
 
-    def __call__(self, base: Base, reverted: frozenset[int], phase: str, candidate: str) -> Verdict:
-        key = (base.name, reverted)
-        if key in self._seen:
-            return self._seen[key]
-        if self.steps:
-            self.check_time()
-        started = time.perf_counter()
+    def batch(self, candidates: list[tuple[Base, frozenset[int], str, str]]) -> list[Verdict]:
+        """Judge candidates none of which depends on another's verdict. Where the validation scores several
+        models at once (on a cluster), they are scored together first; verdicts are then recorded one by one in
+        the order given, exactly as when they are judged one after another, so the search takes the same path."""
+        if self.validation.score_many is not None:
+            fresh: dict[tuple[str, frozenset[int]], tuple[Base, frozenset[int]]] = {}
+            for base, reverted, _, _ in candidates:
+                if (base.name, reverted) not in self._seen:
+                    fresh.setdefault((base.name, reverted), (base, reverted))
+            if fresh:
+                if self.steps:
+                    self.check_time()
+                started = time.perf_counter()
+                models = [in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
+                          for base, reverted in fresh.values()]
+                scores = self.validation.score_many(models, list(self.validation.ids))
+                self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)
+                self._scored.update(zip(fresh, scores))
+        return [self(*candidate) for candidate in candidates]
+
+    def _score(self, base: Base, reverted: frozenset[int]) -> float:
         model = in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
+        if self.validation.score_many is not None:
+            return self.validation.score_many([model], list(self.validation.ids))[0]
         compiled = compile_exact(model, self.validation.device)
         score, _ = self.validation.score(compiled, list(self.validation.ids), per_item=False)
         del compiled, model
         gc.collect()  # compiled models hold their weights; release them before the next candidate
-        self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)
+        return score
+
+    def __call__(self, base: Base, reverted: frozenset[int], phase: str, candidate: str) -> Verdict:
+        key = (base.name, reverted)
+        if key in self._seen:
+            return self._seen[key]
+        if key in self._scored:
+            score = self._scored.pop(key)
+        else:
+            if self.steps:
+                self.check_time()
+            started = time.perf_counter()
+            score = self._score(base, reverted)
+            self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)
         drop = accuracy_drop(self.reference, score, self.drop_type)
         verdict = Verdict(base, reverted, score, drop, drop <= self.max_drop)
         accepted = self.better(verdict)

@@ -4,6 +4,7 @@ torch.export, python: factories), all → one `openvino.Model` with static input
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from quantflow.core.config_base import StrictModel
@@ -151,7 +152,22 @@ def ir_artifact(xml: Path, root: Path) -> dict:
 
 
 def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:
+    """Save an IR; compressed to FP16, the nodes the compression adds get names from their place in the graph
+    instead of OpenVINO's process-wide counter, so the same model always gives the same file (a zoo built twice,
+    here or on a cluster, has the same hashes)."""
     import openvino as ov
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, path, compress_to_fp16=compress_to_fp16)
+    if compress_to_fp16:
+        known = {op.get_friendly_name() for op in model.get_ops()}
+        saved = ov.Core().read_model(path)
+        added = [op for op in saved.get_ordered_ops() if op.get_friendly_name() not in known]
+        for k, op in enumerate(added):
+            op.set_friendly_name(f"{op.get_type_name()}_fp16_{k}")
+        if added:  # written beside and renamed over: `saved` maps the weights file it was read from
+            renamed = path.with_name(f".{path.stem}.renamed.xml")
+            ov.save_model(saved, renamed, compress_to_fp16=False)
+            del saved
+            os.replace(renamed.with_suffix(".bin"), path.with_suffix(".bin"))
+            os.replace(renamed, path)
