@@ -7,8 +7,10 @@ host's address and a driver that was given 127.0.0.1 waits forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -36,21 +38,36 @@ def cluster_env(address: str) -> dict[str, str]:
     return {**os.environ, **CLUSTER_ENV, "RAY_ADDRESS": address}
 
 
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[str]:
-    """The address of a running head node with 2 CPUs (num-cpus is what tasks are scheduled against)."""
-    ray = _ray_or_skip()
+@contextlib.contextmanager
+def local_head(cpus: int = 2, ray: str = "ray") -> Iterator[str]:
+    """A head node with `cpus` CPUs (what tasks are scheduled against) on 127.0.0.1; its address. `ray start
+    --block` keeps every process of the node in one process group, so stopping it touches no other Ray."""
     temp = Path(tempfile.mkdtemp(prefix="qf-ray-"))
-    env = {**os.environ, **CLUSTER_ENV}
-    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", "--port=0", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                   env=env, check=True, capture_output=True, text=True, timeout=120)
+    head = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=0",
+                             f"--num-cpus={cpus}", "--include-dashboard=false", "--disable-usage-stats",
+                             f"--temp-dir={temp}"], env={**os.environ, **CLUSTER_ENV}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         address_file = temp / "ray_current_cluster"
-        deadline = time.monotonic() + 30
-        while not address_file.is_file() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while not address_file.is_file():
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
             time.sleep(0.2)
         yield address_file.read_text().strip()
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # the node's daemons, if any outlived their parent
+        head.wait()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """The address of a running head node with two worker CPUs, for the whole session."""
+    with local_head(2, _ray_or_skip()) as address:
+        yield address

@@ -18,14 +18,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from quantflow.backends.openvino.graph import quantized_operations
-from quantflow.backends.openvino.quantizer_groups import in_float, quantizer_groups, shifted_constants
+from quantflow.backends.openvino.quantizer_groups import quantizer_groups, shifted_constants
 from quantflow.backends.openvino.runner import compile_exact
 from quantflow.core.progress import progress_bar
-from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization, compress_weights
+from quantflow.quantizers.accuracy_target import AccuracyTargetQuantization
 from quantflow.quantizers.base import QUANTIZERS, CalibrationData, QuantizationOutcome, ValidationData
 from quantflow.quantizers.ignored_scope import detection_head
 from quantflow.quantizers.search.coarse_to_fine import coarse_to_fine, first_and_last, groups_feeding
-from quantflow.quantizers.search.judge import Base, BudgetSpent, Judge
+from quantflow.quantizers.search.judge import Base, BudgetSpent, Judge, candidate_model
 from quantflow.quantizers.search.sensitivity import rounding_noise
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,7 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
         log.info("accuracy-aware search: %d candidates in %.0f s; best drop %+.5f with %d of %d quantizer groups in "
                  "float (%s)", len(judge.steps), time.perf_counter() - started, best.drop, len(best.reverted),
                  len(best.base.groups), "target met" if best.met else "target missed")
-        chosen = compress_weights(in_float(best.base.model, [best.base.groups[i] for i in sorted(best.reverted)],
-                                           best.base.shifted))
+        chosen = candidate_model(best.base, best.reverted)
         before, after = quantized_operations(best.base.model), quantized_operations(chosen)
         stop_reason = "reached" if best.met else "time_budget" if judge.budget_spent else "unreachable"
         return QuantizationOutcome(chosen, {
@@ -145,7 +144,8 @@ class AccuracyAwareQuantization(AccuracyTargetQuantization):
             "quantized_operations": {"before_search": len(before), "after_search": len(after)},
             "search": {"strategy": "coarse_to_fine", "base": best.base.name, "groups": len(best.base.groups),
                        "groups_in_float": len(best.reverted), "evaluations": len(judge.steps),
-                       "budget_spent": judge.budget_spent, "seconds": time.perf_counter() - started},
+                       "budget_spent": judge.budget_spent, "seconds": time.perf_counter() - started,
+                       "scored_together": judge.batches},
         })
 
 

@@ -94,6 +94,8 @@ class SearchSummary(Section):
     evaluations: int
     budget_spent: bool
     seconds: float
+    scored_together: list[int] = Field(default_factory=list, description="Sizes of the candidate batches scored "
+                                       "at once as Ray tasks (executor: ray); empty when scored one by one.")
 
 
 class QuantizedCounts(Section):

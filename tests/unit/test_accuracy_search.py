@@ -194,6 +194,30 @@ def test_the_search_reaches_the_target_with_a_set_no_group_can_leave(quantized) 
     assert kept[-1]["in_float"] == len(best.reverted) and kept[-1]["met"]
 
 
+def test_candidates_scored_in_batches_take_the_same_path_as_one_by_one(quantized) -> None:
+    """With a validation that scores several models at once (as on Ray), the search judges the same candidates in
+    the same order with the same verdicts, and only the independent ones are batched."""
+    fp32, model = quantized
+    full_drop = -OutputError(fp32)(compile_exact(model), list(range(len(SAMPLES))))[0]
+
+    def search(batched: bool) -> Judge:
+        scorer = OutputError(fp32)
+        many = (lambda models, ids: [scorer(compile_exact(m), ids, per_item=False)[0] for m in models]) if batched \
+            else None
+        validation = ValidationData(list(range(len(SAMPLES))), lambda i: SAMPLES[i], scorer, score_many=many)
+        judge = Judge(validation, 0.0, full_drop / 8, "absolute", math.inf)
+        coarse_to_fine(judge, base_of(fp32, model), [], [("first and last groups", first_and_last)],
+                       lambda b: rounding_noise(b.model, b.groups, SAMPLES[:2], "CPU"), 0.0, small_set=0)
+        return judge
+
+    one_by_one, batched = search(False), search(True)
+    trace = [[{k: v for k, v in step.items() if k != "elapsed_s"} for step in judge.steps]
+             for judge in (one_by_one, batched)]
+    assert trace[0] == trace[1] and one_by_one.best.reverted == batched.best.reverted
+    assert one_by_one.batches == [] and max(batched.batches) > 1
+    assert sum(batched.batches) <= len(batched.steps)
+
+
 def test_a_spent_budget_keeps_the_best_candidate_seen(quantized) -> None:
     fp32, model = quantized
     base = base_of(fp32, model)

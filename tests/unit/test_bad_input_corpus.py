@@ -729,6 +729,21 @@ OTHER_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
         lambda t: ["import-pot", str(t / "nope.json"), "-o", str(t / "out.yml")],
         ("file not found",),
     ),
+    "ray-address-nobody-listens": (
+        lambda t: ["quantize", "--config", str(ROOT / "configs/ssd.yml"), "--set", f"output={t / 'runs'}",
+                   "--executor", "ray", "--ray-address", "127.0.0.1:1"],
+        ("executor.address: no Ray cluster answers at 127.0.0.1:1",),
+    ),
+    "executor-type-unknown": (
+        lambda t: ["quantize", "--config", str(ROOT / "configs/ssd.yml"), "--set", f"output={t / 'runs'}",
+                   "--set", "executor.type=spark"],
+        ("executor.type:", "local", "ray"),
+    ),
+    "zoo-cpus-per-entry-zero": (
+        lambda t: ["zoo", "build", str(ROOT / "configs/ssd.yml"), "--zoo", str(t / "runs"), "--executor", "ray",
+                   "--cpus-per-entry", "0"],
+        ("--cpus-per-entry: expected a number above 0",),
+    ),
 }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from quantflow.backends.openvino.quantizer_groups import QuantizerGroup, in_float
 from quantflow.backends.openvino.runner import compile_exact
-from quantflow.quantizers.accuracy_target import accuracy_drop
+from quantflow.quantizers.accuracy_target import accuracy_drop, compress_weights
 from quantflow.quantizers.base import ValidationData
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,13 @@ class Base:
     model: object
     groups: list[QuantizerGroup]
     shifted: dict[str, np.ndarray]
+
+
+def candidate_model(base: Base, reverted: frozenset[int]):
+    """The model a candidate stands for, as the search would deliver it: the groups in float, the other weights
+    folded into int8 constants. Judging the FakeQuantize form instead would score a model that computes a little
+    differently from the one returned (and from the one another process reads back)."""
+    return compress_weights(in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted))
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Judge:
     best: Verdict | None = None
     budget_spent: bool = False
     _seen: dict[tuple[str, frozenset[int]], Verdict] = field(default_factory=dict)
+    batches: list[int] = field(default_factory=list)  # sizes of the candidate batches scored at once (on Ray)
     _scored: dict[tuple[str, frozenset[int]], float] = field(default_factory=dict)  # scored by `batch`, not judged
     _slowest_pass: float = 0.0
     _started: float = field(default_factory=time.perf_counter)
@@ -96,15 +104,15 @@ class Judge:
                 if self.steps:
                     self.check_time()
                 started = time.perf_counter()
-                models = [in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
-                          for base, reverted in fresh.values()]
+                models = [candidate_model(base, reverted) for base, reverted in fresh.values()]
                 scores = self.validation.score_many(models, list(self.validation.ids))
                 self._slowest_pass = max(self._slowest_pass, time.perf_counter() - started)
                 self._scored.update(zip(fresh, scores))
+                self.batches.append(len(fresh))
         return [self(*candidate) for candidate in candidates]
 
     def _score(self, base: Base, reverted: frozenset[int]) -> float:
-        model = in_float(base.model, [base.groups[i] for i in sorted(reverted)], base.shifted)
+        model = candidate_model(base, reverted)
         if self.validation.score_many is not None:
             return self.validation.score_many([model], list(self.validation.ids))[0]
         compiled = compile_exact(model, self.validation.device)
