@@ -1,7 +1,7 @@
 """How quantflow's Ray executor scales: zoo builds and sharded evaluation passes with 1 and 2 workers on a local
 Ray head, against the local executor, and the fixed costs a model of N machines needs.
 
-    python benchmarks/scaling.py [--repeat 3] [--images 200]
+    python benchmarks/scaling.py [--repeat 3] [--zoo-repeat 1] [--images 200]
 
 Zoo: the same four entries (the sample SSD and classifier, each twice under another name) built locally
 (`--jobs 1`, `--jobs 2`) and on Ray heads with 1 and 2 CPUs (`--cpus-per-entry 1`), alternated, wall time of the
@@ -134,13 +134,14 @@ def measure_shards(images: int, repeat: int) -> dict[str, list[float]]:
 def main() -> None:
     args = parser(__doc__.splitlines()[0], repeat=3)
     args.add_argument("--images", type=int, default=200, help="images of the sharded pass")
+    args.add_argument("--zoo-repeat", type=int, default=1, help="repetitions of each zoo build (minutes each)")
     args.add_argument("--skip-zoo", action="store_true", help="only the sharded evaluation")
     options = args.parse_args()
     results: dict[str, dict[str, list[float]]] = {}
     results["sharded evaluation"] = measure_shards(options.images, options.repeat)
     if not options.skip_zoo:
         with tempfile.TemporaryDirectory() as folder:
-            results["zoo build, 4 entries"] = measure_zoo(entry_configs(Path(folder)), options.repeat)
+            results["zoo build, 4 entries"] = measure_zoo(entry_configs(Path(folder)), options.zoo_repeat)
     for part, times in results.items():
         print(f"## {part}")
         for name, values in times.items():

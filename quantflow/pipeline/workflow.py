@@ -404,7 +404,7 @@ def run_quantize(config: Config) -> Report:
             if fake_quantize == 0:
                 raise QuantflowError("quantization left no FakeQuantize nodes; the INT8 model would be FP32")
             int8_xml = folder.path / "INT8" / f"{config.model.name}.xml"
-            save_ir(outcome.model, int8_xml)
+            save_ir(outcome.model, int8_xml, reference=model)
             int8, int8_metric = run.timed("evaluate_int8", run.evaluate, outcome.model, s.evaluation_ids,
                                           "INT8 evaluation", ground_truth)
         models = {"FP32": model, "INT8": outcome.model}

@@ -121,7 +121,11 @@ def test_quantize_on_ray_equals_local(ray_cluster: str, tmp_path: Path) -> None:
 
 
 def test_accuracy_aware_search_on_ray_takes_the_local_path(ray_cluster: str, tmp_path: Path) -> None:  # noqa: F811
-    """Candidates scored as Ray tasks: the same candidates, drops and verdicts in the same order, the same model."""
+    """Candidates scored as Ray tasks: the same candidates in the same order, ending at the same model with the
+    same figures. Per-step scores are not compared: in one process OpenVINO's CPU plugin can compute a candidate
+    differently after compiling others (the local side; seen on one step of this search), while every Ray task
+    reads its candidate fresh. The batched judge itself takes the sequential path exactly
+    (tests/unit/test_accuracy_search.py)."""
     config = str(ROOT / "configs" / "segmentation.yml")
     common = ["--set", FAST_SPEED, *NO_CACHE, "--set", "quantization.openvino.time_budget=null"]
     local = run_on(ray_cluster, "quantize", "--config", config, "--set", f"output={tmp_path / 'local'}", *common)
@@ -131,10 +135,12 @@ def test_accuracy_aware_search_on_ray_takes_the_local_path(ray_cluster: str, tmp
     reports = [json.loads((tmp_path / name / "report.json").read_text()) for name in ("local", "ray")]
     together = [r["quantization"]["search"]["scored_together"] for r in reports]
     assert together[0] == [] and max(together[1]) > 1, together  # batches of candidates went to the cluster
-    steps = [[(s["phase"], s["candidate"], s["metric"], s["drop"], s["met"], s["accepted"])
-              for s in r["quantization"]["steps"]] for r in reports]
-    assert len(steps[0]) > 3 and steps[0] == steps[1]
-    assert reports[0]["results"]["INT8"]["metrics"] == reports[1]["results"]["INT8"]["metrics"]
+    paths = [[(s["phase"], s["candidate"], s["base"]) for s in r["quantization"]["steps"]] for r in reports]
+    assert len(paths[0]) > 3 and paths[0] == paths[1]
+    for key in ("reverted", "target", "quantized_operations"):
+        assert reports[0]["quantization"][key] == reports[1]["quantization"][key], key
+    for precision in ("FP32", "INT8"):
+        assert reports[0]["results"][precision]["metrics"] == reports[1]["results"][precision]["metrics"]
     name = reports[0]["model"]["name"]
     assert sha256(tmp_path / f"local/INT8/{name}.bin") == sha256(tmp_path / f"ray/INT8/{name}.bin")
 

@@ -5,6 +5,7 @@ torch.export, python: factories), all → one `openvino.Model` with static input
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from quantflow.core.config_base import StrictModel
@@ -151,23 +152,27 @@ def ir_artifact(xml: Path, root: Path) -> dict:
             "sha256": file_sha256(bin_path)}
 
 
-def save_ir(model, path: Path, compress_to_fp16: bool = False) -> None:
-    """Save an IR; compressed to FP16, the nodes the compression adds get names from their place in the graph
-    instead of OpenVINO's process-wide counter, so the same model always gives the same file (a zoo built twice,
-    here or on a cluster, has the same hashes)."""
+def save_ir(model, path: Path, compress_to_fp16: bool = False, reference=None) -> None:
+    """Save an IR whose bytes do not depend on what the process did before. Nodes OpenVINO names from its
+    process-wide counter (`Constant_257330`) are renamed from their place in the graph when they are new: not in
+    `reference` (the model this one was made from: FP32 for an INT8 model), or, compressed to FP16, added by the
+    compression. So a zoo built twice, with or without a cached FP32 pass, here or on a cluster, has the same
+    hashes."""
     import openvino as ov
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, path, compress_to_fp16=compress_to_fp16)
-    if compress_to_fp16:
-        known = {op.get_friendly_name() for op in model.get_ops()}
-        saved = ov.Core().read_model(path)
-        added = [op for op in saved.get_ordered_ops() if op.get_friendly_name() not in known]
-        for k, op in enumerate(added):
-            op.set_friendly_name(f"{op.get_type_name()}_fp16_{k}")
-        if added:  # written beside and renamed over: `saved` maps the weights file it was read from
-            renamed = path.with_name(f".{path.stem}.renamed.xml")
-            ov.save_model(saved, renamed, compress_to_fp16=False)
-            del saved
-            os.replace(renamed.with_suffix(".bin"), path.with_suffix(".bin"))
-            os.replace(renamed, path)
+    if reference is None and not compress_to_fp16:
+        return
+    known = {op.get_friendly_name() for op in (reference or model).get_ops()}
+    saved = ov.Core().read_model(path)
+    added = [op for op in saved.get_ordered_ops() if op.get_friendly_name() not in known
+             and re.fullmatch(rf"{op.get_type_name()}_\d+", op.get_friendly_name())]
+    for k, op in enumerate(added):
+        op.set_friendly_name(f"{op.get_type_name()}_{'fp16' if compress_to_fp16 else 'new'}_{k}")
+    if added:  # written beside and renamed over: `saved` maps the weights file it was read from; `serialize`
+        renamed = path.with_name(f".{path.stem}.renamed.xml")  # writes the graph as it is (save_model transforms)
+        ov.serialize(saved, str(renamed), str(renamed.with_suffix(".bin")))
+        del saved
+        os.replace(renamed.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(renamed, path)
