@@ -54,8 +54,8 @@ def _worker_stages(settings_json: str, base_dir: str):
 
 
 def predict_shard(shipped_config: tuple[str, str], shipped_model: tuple[bytes, bytes], ids: list[int], key: str,
-                  board) -> tuple[list[int], np.ndarray, np.ndarray, dict]:
-    """On a worker: the result rows of `ids` (per-sample counts, rows, image sizes)."""
+                  board) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+    """On a worker: the result rows of `ids` (in the order of `ids`) and each sample's image size."""
     ray = ray_module()
     config, stages = _worker_stages(*shipped_config)
     model = model_from_bytes(*shipped_model)
