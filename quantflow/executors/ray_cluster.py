@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +105,14 @@ def _unreadable(paths: list[tuple[str, str, int | None]]) -> tuple[str, str] | N
     return None
 
 
-def probe_paths(paths: Mapping[str, Path]) -> None:
-    """Refuse, with one line, when any node of the cluster cannot read an input at the path the driver uses."""
+def probe_paths(paths: Iterable[tuple[str, Path]]) -> None:
+    """Refuse, with one line, when any node of the cluster cannot read an input (key, path) at the path the
+    driver uses."""
     ray = ray_module()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     listed = [(key, str(path.resolve()), path.stat().st_size if path.is_file() else None)
-              for key, path in paths.items()]
+              for key, path in paths]
     probe = ray.remote(num_cpus=0, max_retries=0)(_unreadable)
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
             .remote(listed): node for node in alive_nodes()}

@@ -105,7 +105,11 @@ class RayWorkers:
     def _relay(self) -> None:
         ray = ray_module()
         while not self._stopped.is_set():  # until the build stops its workers
-            for key, text in ray.get(self._board.take.remote()):
+            try:
+                items = ray.get(self._board.take.remote())
+            except Exception:  # the cluster went away (the build is ending): progress is no longer shown
+                return
+            for key, text in items:
                 with self._lock:
                     listener = self._listeners.get(key)
                     if text.startswith(STARTED):

@@ -93,7 +93,7 @@ class ShardedPasses:
         settings = config.executor
         connect(settings)
         check_resources(settings.cpus_per_task, settings.memory_gb, "executor.cpus_per_task")
-        probe_paths({key: path for key, path in config.inputs().items() if path is not None})
+        probe_paths([(key, path) for key, path in config.inputs().items() if path is not None])
         ray = ray_module()
         base = config.file.parent if config.file else Path.cwd()
         self._config = ray.put((json.dumps(config.model_dump(mode="json")), str(base)))

@@ -219,7 +219,7 @@ def build_zoo(configs: list[Path], zoo: Path, jobs: int = 1, force: bool = False
     if executor.type == "ray":
         ray = RayWorkers(executor, executor.cpus_per_task, executor.memory_gb)
         try:
-            probe_paths(dict(inputs))
+            probe_paths(inputs)
         except BaseException:
             ray.stop()
             raise
