@@ -78,6 +78,11 @@ def alive_nodes() -> list[dict]:
     return [node for node in ray_module().nodes() if node.get("Alive")]
 
 
+def task_resources(cpus: int, memory_gb: float | None) -> dict[str, int]:
+    """What a task declares, as Ray's `options` take it (memory in bytes)."""
+    return {"num_cpus": cpus, **({"memory": int(memory_gb * 1e9)} if memory_gb else {})}
+
+
 def check_resources(cpus: int, memory_gb: float | None, what: str) -> None:
     """A task no node can hold would wait forever: refuse it before submitting."""
     nodes = alive_nodes()

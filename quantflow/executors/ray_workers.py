@@ -28,7 +28,7 @@ from quantflow.core.provenance import host_name
 from quantflow.core.timing_lock import ENV as TIMING_LOCK_ENV
 from quantflow.core.worker import read_stderr, worker_environment
 from quantflow.executors.local import Finished
-from quantflow.executors.ray_cluster import POLL_S, check_resources, connect, progress_board, ray_module
+from quantflow.executors.ray_cluster import POLL_S, check_resources, connect, progress_board, ray_module, task_resources
 from quantflow.executors.settings import ExecutorConfig
 
 STARTED = "\0started on "  # the first progress message of every attempt: the driver counts attempts by it
@@ -91,9 +91,8 @@ class RayWorkers:
         connect(settings)
         check_resources(cpus, memory_gb, "--cpus-per-entry/--memory-per-entry")
         ray = ray_module()
-        self._task = ray.remote(run_module).options(
-            num_cpus=cpus, max_retries=1, retry_exceptions=[RunCrashed],
-            **({"memory": int(memory_gb * 1e9)} if memory_gb else {}))
+        self._task = ray.remote(run_module).options(**task_resources(cpus, memory_gb), max_retries=1,
+                                                    retry_exceptions=[RunCrashed])
         self._board = progress_board()
         self._lock = threading.Lock()
         self._listeners: dict[str, Callable[[str], None]] = {}

@@ -23,7 +23,15 @@ from quantflow.config.loader import config_from_dump
 from quantflow.core.errors import QuantflowError
 from quantflow.core.metric import MetricSession
 from quantflow.core.progress import progress_bar
-from quantflow.executors.ray_cluster import check_resources, connect, gather, probe_paths, progress_board, ray_module
+from quantflow.executors.ray_cluster import (
+    check_resources,
+    connect,
+    gather,
+    probe_paths,
+    progress_board,
+    ray_module,
+    task_resources,
+)
 from quantflow.pipeline.evaluate import Predictions, predict
 
 RELAY_S = 0.5
@@ -74,8 +82,9 @@ def _in_dataset_order(ids: list[int], parts: list[tuple[np.ndarray, dict]], widt
     rows = np.concatenate([part[0] for part in parts]) if parts else np.zeros((0, width))
     position = {sample: k for k, sample in enumerate(ids)}
     order = np.array([position[int(sample)] for sample in rows[:, 0]], np.int64)
-    rows = rows[np.argsort(order, kind="stable")]
-    bounds = np.searchsorted(np.sort(order), np.arange(len(ids) + 1))
+    index = np.argsort(order, kind="stable")
+    rows = rows[index]
+    bounds = np.searchsorted(order[index], np.arange(len(ids) + 1))
     return {sample: rows[bounds[k]:bounds[k + 1]] for k, sample in enumerate(ids)}
 
 
@@ -99,8 +108,7 @@ class ShardedPasses:
         self._config = ray.put((json.dumps(config.model_dump(mode="json")), str(base)))
         cpus = ray.cluster_resources().get("CPU", 1)
         self.shards = settings.shards or max(1, int(cpus // settings.cpus_per_task))
-        self._options = {"num_cpus": settings.cpus_per_task, "max_retries": 1,
-                         **({"memory": int(settings.memory_gb * 1e9)} if settings.memory_gb else {})}
+        self._options = {**task_resources(settings.cpus_per_task, settings.memory_gb), "max_retries": 1}
 
     def predict_many(self, models: list, ids: list[int], label: str, width: int,
                      sessions: list[MetricSession | None] | None = None) -> list[Predictions]:
